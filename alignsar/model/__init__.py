@@ -1,0 +1,22 @@
+"""The acquisition model: identity, orbit, radar grids, calibration, geolocation, lazy pixels."""
+
+from .acquisition import Acquisition, ProductSource, Swath
+from .calibration import CalibrationLUT, NoiseAzimuthBlock, NoiseRangeVector, ThermalNoise
+from .grid import SPEED_OF_LIGHT, Burst, RadarGrid, SlantGroundConversion
+from .orbit import Orbit, OrbitState
+
+__all__ = [
+    "SPEED_OF_LIGHT",
+    "Acquisition",
+    "Burst",
+    "CalibrationLUT",
+    "NoiseAzimuthBlock",
+    "NoiseRangeVector",
+    "Orbit",
+    "OrbitState",
+    "ProductSource",
+    "RadarGrid",
+    "SlantGroundConversion",
+    "Swath",
+    "ThermalNoise",
+]
