@@ -268,9 +268,9 @@ def test_precise_orbit_replaces_annotation() -> None:
 
 # ---- bad input ---------------------------------------------------------------------------------
 def test_rejects_s2_wv_and_manifest_only() -> None:
+    shared_path("sentinel1", "xarray-sentinel")
     with pytest.raises(UnsupportedProductError, match="not a Sentinel-1"):
         alignsar.open_product(S1 / "xarray-sentinel" / "S2A_MSIL1C_20210403T101021_N0300_R022_T33TUM_20210403T110551.SAFE")
-    shared_path("sentinel1", "xarray-sentinel")
     with pytest.raises(UnsupportedProductError, match="WV mode"):
         alignsar.open_product(next((S1 / "xarray-sentinel").glob("S1B_WV_*.SAFE")))
     with pytest.raises(MissingDataError, match="annotation"):

@@ -111,3 +111,20 @@ def test_truth_offsets_against_orbit_geometry(small_scene) -> None:
         assert abs(got_l - (l1 - l0)) < 0.005 and abs(got_p - (p1 - p0)) < 0.005
         checked += 1
     assert checked >= 10
+
+
+@pytest.mark.parametrize("direction", ["ascending", "descending"])
+def test_orbit_direction_and_right_looking(direction: str) -> None:
+    scene = simulate_scene(SceneConfig(lines=64, samples=64, dates=1, pass_direction=direction, polarizations=("VV",)))
+    acq = scene.acquisitions[0]
+    assert acq.pass_direction == direction and acq.look_side == "right"
+    mid = acq.start_time + (acq.stop_time - acq.start_time) // 2
+    state = acq.orbit.interpolate(np.array([mid]))
+    pos, vel = state.position[0], state.velocity[0]
+    assert (vel[2] > 0) == (direction == "ascending")  # northbound when ascending
+    geo = acq.swath().geolocation
+    target = geodetic_to_ecef(float(geo["longitude"].mean()), float(geo["latitude"].mean()), 0.0)
+    assert np.dot(target - pos, np.cross(-pos, vel)) > 0  # the scene is right of the ground track
+    near, _, far = acq.incidence_angles
+    assert 30 < near < far < 45
+    assert abs(np.linalg.norm(pos) - 6378137.0 - scene.config.altitude_m) < 25e3
