@@ -56,12 +56,24 @@ class SlantGroundConversion:
         return np.polynomial.polynomial.polyval(x, np.moveaxis(coef, -1, 0), tensor=False)
 
     def slant_to_ground_range(self, azimuth_time: npt.ArrayLike, slant_range: npt.ArrayLike) -> np.ndarray:
-        """Ground range (m) of slant range (m) at azimuth time (broadcast)."""
+        """Ground range (m) of slant range (m) at azimuth time (broadcast).
+
+        The annotated ``srgr`` and ``grsr`` polynomials are inverse only to a few cm; to keep
+        slant -> ground -> slant round trips exact this inverts ``grsr`` (Newton, seeded by ``srgr``).
+        """
         at, sr = np.broadcast_arrays(np.asarray(azimuth_time, dtype="datetime64[ns]"), np.asarray(slant_range, float))
         i, w = self._weights(at)
-        coef = self._interp(self.srgr, i, w)
-        x = sr - self._interp(self.sr0, i, w)
-        return np.polynomial.polynomial.polyval(x, np.moveaxis(coef, -1, 0), tensor=False)
+        srgr = np.moveaxis(self._interp(self.srgr, i, w), -1, 0)
+        grsr = np.moveaxis(self._interp(self.grsr, i, w), -1, 0)
+        gr0 = self._interp(self.gr0, i, w)
+        ground = np.polynomial.polynomial.polyval(sr - self._interp(self.sr0, i, w), srgr, tensor=False)
+        deriv = grsr[1:] * np.arange(1, grsr.shape[0]).reshape((-1,) + (1,) * (grsr.ndim - 1))
+        for _ in range(3):
+            x = ground - gr0
+            ground = ground - (np.polynomial.polynomial.polyval(x, grsr, tensor=False) - sr) / np.polynomial.polynomial.polyval(
+                x, deriv, tensor=False
+            )
+        return ground
 
 
 @dataclass(frozen=True)
@@ -111,6 +123,12 @@ class RadarGrid:
     radar's (informative only).
     For TOPS SLC swaths ``bursts`` lists the bursts; the raster then stacks them and
     ``first_azimuth_time`` / ``azimuth_time_interval`` describe the first burst.
+
+    ``bistatic_reference_time`` (two-way s) states the product's azimuth timing convention: when set,
+    the line of a target whose zero-Doppler time is ``t`` and two-way range time ``tau`` is the line
+    whose annotated time is ``t - (tau - bistatic_reference_time) / 2`` (Sentinel-1: the geolocation
+    grid holds zero-Doppler times, the image lines are offset by the bistatic delay relative to
+    mid-swath). ``None``: line times are zero-Doppler times.
     """
 
     swath: str
@@ -125,6 +143,7 @@ class RadarGrid:
     range_pixel_spacing: float | None = None
     slant_ground: SlantGroundConversion | None = None
     bursts: tuple[Burst, ...] = field(default_factory=tuple)
+    bistatic_reference_time: float | None = None
 
     @property
     def lines(self) -> int:

@@ -54,6 +54,7 @@ def grid_to_dict(g: RadarGrid) -> dict[str, Any]:
         "ground_range_spacing": g.ground_range_spacing,
         "azimuth_pixel_spacing": g.azimuth_pixel_spacing,
         "range_pixel_spacing": g.range_pixel_spacing,
+        "bistatic_reference_time": g.bistatic_reference_time,
         "bursts": [
             {
                 "index": b.index,
@@ -93,6 +94,7 @@ def grid_from_dict(d: dict[str, Any]) -> RadarGrid:
         ground_range_spacing=d.get("ground_range_spacing"),
         azimuth_pixel_spacing=d.get("azimuth_pixel_spacing"),
         range_pixel_spacing=d.get("range_pixel_spacing"),
+        bistatic_reference_time=d.get("bistatic_reference_time"),
         slant_ground=None
         if sg is None
         else SlantGroundConversion(

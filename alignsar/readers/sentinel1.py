@@ -17,6 +17,7 @@ annotation, or a product without any annotation, is a :class:`MissingDataError`.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import posixpath
@@ -212,6 +213,19 @@ def parse_geolocation_grid(root: Element, name: str) -> xr.Dataset:
     )
 
 
+def bistatic_reference(grid: RadarGrid, geoloc: xr.Dataset) -> float:
+    """Two-way range time (s) to which Sentinel-1 references the bistatic azimuth shift.
+
+    The geolocation grid holds zero-Doppler times; the image line of each grid point has the time
+    ``t_grid - (tau - tau_ref) / 2``. ``tau_ref`` (close to the mid-swath range time of the product,
+    the same for all IW swaths) is estimated from the product's own grid as the median of
+    ``tau - 2 (t_grid - t_line)``; the residual spread is below the 1 us rounding of the grid times.
+    """
+    t_line = grid.azimuth_time(geoloc["line"].values)[:, None]
+    dt = (geoloc["azimuth_time"].values - t_line) / np.timedelta64(1, "ns") * 1e-9
+    return float(np.median(geoloc["slant_range_time"].values - 2.0 * dt))
+
+
 def parse_bursts(root: Element, name: str) -> tuple[Burst, ...]:
     timing = root.find("swathTiming")
     if timing is None:
@@ -340,8 +354,8 @@ def open_sentinel1(path: str | os.PathLike[str]) -> Acquisition:
         swath = key[0].upper()
         grid = parse_radar_grid(root, name, swath)
         if swath not in swath_grids:
-            swath_grids[swath] = grid
             geoloc[swath] = parse_geolocation_grid(root, name)
+            swath_grids[swath] = dataclasses.replace(grid, bistatic_reference_time=bistatic_reference(grid, geoloc[swath]))
         elif swath_grids[swath].shape != grid.shape:
             raise CorruptProductError(name, f"{swath} polarisations disagree on the raster shape")
         swath_pols.setdefault(swath, []).append(key[1].upper())
