@@ -163,6 +163,21 @@ def geo2rdr(
     return Geo2RdrResult(orbit.datetimes(out[0]), out[1], out[2], out[3], out[4], out[5] > 0.5)
 
 
+def _dem_height_and_gradient(dem: DEM, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """DEM height (m) and its ECEF gradient (horizontal, m/m) at (lon, lat), by central differences."""
+    step = 1e-5  # deg, ~1 m
+    h = dem.height(lon, lat)
+    dh_dlon = (dem.height(lon + step, lat, outside="nan") - dem.height(lon - step, lat, outside="nan")) / (2 * step)
+    dh_dlat = (dem.height(lon, lat + step, outside="nan") - dem.height(lon, lat - step, outside="nan")) / (2 * step)
+    metres = np.radians(1.0) * 6378137.0
+    de = np.nan_to_num(dh_dlon / (metres * np.cos(np.radians(lat))))
+    dn = np.nan_to_num(dh_dlat / metres)
+    lo, la = np.radians(lon), np.radians(lat)
+    east = np.stack([-np.sin(lo), np.cos(lo), np.zeros_like(lo)], -1)
+    north = np.stack([-np.sin(la) * np.cos(lo), -np.sin(la) * np.sin(lo), np.cos(la)], -1)
+    return h, de[..., None] * east + dn[..., None] * north
+
+
 def rdr2geo(
     acq: Acquisition,
     line: npt.ArrayLike,
@@ -203,11 +218,15 @@ def rdr2geo(
     ok = np.zeros(line.shape, dtype=bool)
     for _ in range(max_iter):
         lon, lat, h = ecef_to_lonlat(p)
-        target_h = h0 if dem is None else dem.height(lon, lat)
+        normal = ellipsoid_normal(lon, lat)
+        if dem is None:
+            target_h, grad = h0, 0.0
+        else:
+            target_h, grad = _dem_height_and_gradient(dem, lon, lat)
         d = p - pos
         dist = np.linalg.norm(d, axis=-1)
         f = np.stack([dist - rng, np.einsum("...i,...i", d, vhat), h - target_h], -1)
-        jac = np.stack([d / dist[..., None], vhat, ellipsoid_normal(lon, lat)], -2)
+        jac = np.stack([d / dist[..., None], vhat, normal - grad], -2)
         dp = np.linalg.solve(jac, -f[..., None])[..., 0]
         p = p + dp
         ok = np.linalg.norm(dp, axis=-1) < tol
