@@ -175,3 +175,65 @@ def test_dem_not_covering_raises() -> None:
         rdr2geo(acq, np.array([10.0]), np.array([10.0]), dem=dem)
     with pytest.raises(GeometryError, match="does not cover the scene"):
         dem.check_covers(acq.footprint)
+
+
+def test_geometry_layers_incidence_matches_annotation() -> None:
+    from alignsar.geometry.layers import geometry_layers
+
+    acq = alignsar.open_product(shared_path(*ROME_GRD))
+    dem = open_dem(shared_path(*ROME_DEM), geoid=shared_path(*GEOID))
+    geo = acq.swath().geolocation
+    seed = geo2rdr(acq, 12.5, 42.0, 50.0)
+    l0, p0 = int(seed.line) - 300, int(seed.pixel) - 300
+    lay = geometry_layers(acq, dem, window=(slice(l0, l0 + 600, 60), slice(p0, p0 + 600, 60))).compute()
+    # ellipsoid incidence from the product's own grid, interpolated to the same pixels
+    from scipy.interpolate import RegularGridInterpolator
+
+    interp = RegularGridInterpolator((geo["line"].values, geo["pixel"].values), geo["incidence_angle"].values)
+    ll, pp = np.meshgrid(lay["line"].values, lay["pixel"].values, indexing="ij")
+    expected = interp(np.stack([ll, pp], -1))
+    # the annotation is interpolated linearly between grid points ~1300 px apart and refers to the
+    # grid's own heights: agreement to a few hundredths of a degree is what that allows
+    assert np.abs(lay["incidence_angle"].values - expected).max() < 0.05
+    assert 80 < float(lay["los_azimuth"].mean()) < 120  # descending, right-looking: the sensor is to the east
+    assert np.allclose(lay["los_east"] ** 2 + lay["los_north"] ** 2 + lay["los_up"] ** 2, 1.0)
+
+
+@pytest.mark.parametrize("slope_deg,expected", [(20.0, 0), (50.0, 1), (-60.0, 2)])
+def test_layover_shadow_on_tilted_planes(slope_deg: float, expected: int) -> None:
+    """A plane tilted towards (+) or away from (-) the sensor: layover when the slope exceeds the look
+    angle (~36 deg), shadow when it exceeds 90 deg minus the look angle facing away."""
+    from odc.geo.geobox import GeoBox
+    from rasterio.transform import Affine
+
+    from alignsar.geometry import DEM
+    from alignsar.geometry.geocode import utm_crs
+    from alignsar.geometry.layers import geometry_layers
+
+    scene = simulate_scene(SceneConfig(lines=64, samples=64, dates=1, polarizations=("VV",), seed=2))
+    acq = scene.acquisitions[0]
+    import pyproj
+
+    crs = utm_crs(scene.config.center_lon, scene.config.center_lat)
+    x0, y0 = pyproj.Transformer.from_crs(4326, crs, always_xy=True).transform(scene.config.center_lon, scene.config.center_lat)
+    # horizontal direction towards the sensor, from the flat-terrain line of sight
+    flat = geometry_layers(
+        acq,
+        DEM(np.zeros((3, 3), np.float32), Affine(2000, 0, x0 - 3000, 0, -2000, y0 + 3000), crs),
+        geobox=GeoBox((1, 1), Affine(10, 0, x0, 0, -10, y0), crs),
+    ).compute()
+    az = np.radians(flat["los_azimuth"].values.item())
+    n = 201
+    xs = x0 - 1000 + 10 * (np.arange(n) + 0.5)
+    ys = y0 + 1000 - 10 * (np.arange(n) + 0.5)
+    xx, yy = np.meshgrid(xs, ys)
+    # terrain that descends towards the sensor faces it
+    heights = 500 - np.tan(np.radians(slope_deg)) * ((xx - x0) * np.sin(az) + (yy - y0) * np.cos(az))
+    dem = DEM(heights.astype(np.float32), Affine(10, 0, x0 - 1000, 0, -10, y0 + 1000), crs)
+    box = GeoBox((20, 20), Affine(10, 0, x0 - 100, 0, -10, y0 + 100), crs)
+    lay = geometry_layers(acq, dem, geobox=box).compute()
+    flags = lay["layover_shadow"].values
+    assert (flags == expected).all(), np.unique(flags)
+    local = lay["local_incidence_angle"].values
+    look = flat["incidence_angle"].values.item()
+    assert np.allclose(local, abs(look - slope_deg), atol=0.5)

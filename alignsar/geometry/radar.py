@@ -70,8 +70,8 @@ def range_to_pixel(grid: RadarGrid, orbit: Orbit, tau: npt.ArrayLike, t_line: np
     if grid.projection == "slant_range":
         return (tau - grid.first_slant_range_time) * grid.range_sampling_rate
     assert grid.slant_ground is not None and grid.ground_range_spacing is not None
-    at = orbit.reference_time + np.rint(np.asarray(t_line) * 1e9).astype(np.int64).astype("timedelta64[ns]")
-    ground = grid.slant_ground.slant_to_ground_range(at, tau * SPEED_OF_LIGHT / 2.0)
+    offset = _rel(orbit, grid.slant_ground.azimuth_time[0])
+    ground = grid.slant_ground.slant_to_ground_range_seconds(np.asarray(t_line) - offset, tau * (SPEED_OF_LIGHT / 2.0))
     return ground / grid.ground_range_spacing
 
 

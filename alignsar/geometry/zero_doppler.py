@@ -23,13 +23,12 @@ from typing import Any
 import dask.array as da
 import numpy as np
 import numpy.typing as npt
-from scipy.interpolate import RegularGridInterpolator
 
 from ..errors import GeometryError
 from ..model import SPEED_OF_LIGHT, Acquisition, Orbit, RadarGrid
 from .dem import DEM
 from .ellipsoid import ecef_to_lonlat, ellipsoid_normal, lonlat_to_ecef
-from .radar import line_time, line_to_time, pixel_to_range, range_to_pixel, time_to_line, zero_doppler_time
+from .radar import line_to_time, pixel_to_range, time_to_line, zero_doppler_time
 
 COARSE = 16
 
@@ -68,28 +67,42 @@ def _state(orbit: Orbit, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 
 def _newton(orbit: Orbit, points: np.ndarray, t: np.ndarray, tol: float, max_iter: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Zero-Doppler Newton; returns (t, range m, converged)."""
-    step = np.full(t.shape, np.inf)
-    for _ in range(max_iter):
-        pos, vel, acc = _state(orbit, t)
-        d = points - pos
-        f = np.einsum("...i,...i", d, vel)
-        fp = np.einsum("...i,...i", d, acc) - np.einsum("...i,...i", vel, vel)
-        step = f / fp
-        t = t - step
-        if np.nanmax(np.abs(step), initial=0.0) < tol:
-            break
-    # range at the final time: S(t - step) ~ S - V step + A step^2 / 2 (step below tol)
-    s = pos - vel * step[..., None] + 0.5 * acc * (step**2)[..., None]
-    rng = np.linalg.norm(points - s, axis=-1)
-    inside = (t >= orbit._t[0] - 1.0) & (t <= orbit._t[-1] + 1.0)
-    return t, rng, (np.abs(step) < tol * 10) & inside
+    """Zero-Doppler Newton (compiled kernel); returns (t, range m, converged)."""
+    from ._kernels import zero_doppler_newton
+
+    shape = points.shape[:-1]
+    pts = np.ascontiguousarray(points.reshape(-1, 3), dtype=np.float64)
+    seed = np.ascontiguousarray(np.broadcast_to(t, shape).reshape(-1), dtype=np.float64)
+    pos, vel, acc = orbit._position_poly, orbit._velocity_poly, orbit._acceleration_poly
+    t_out, r_out, ok = zero_doppler_newton(
+        pts,
+        seed,
+        pos.x,
+        pos.c,
+        np.ascontiguousarray(vel.c),
+        np.ascontiguousarray(acc.c),
+        tol,
+        max_iter,
+        orbit._t[0] - 1.0,
+        orbit._t[-1] + 1.0,
+    )
+    return t_out.reshape(shape), r_out.reshape(shape), ok.reshape(shape)
 
 
 def _seed(orbit: Orbit, points: np.ndarray) -> np.ndarray:
     mid = 0.5 * (orbit._t[0] + orbit._t[-1])
     pos, vel, _ = _state(orbit, np.array(mid))
     return mid + np.einsum("...i,i", points - pos, vel) / float(vel @ vel)
+
+
+def _interp_matrix(n: int, nodes: np.ndarray) -> np.ndarray:
+    """Dense (n, len(nodes)) matrix of linear interpolation weights from ``nodes`` to 0..n-1."""
+    i = np.clip(np.searchsorted(nodes, np.arange(n), "right") - 1, 0, nodes.size - 2)
+    w = (np.arange(n) - nodes[i]) / (nodes[i + 1] - nodes[i])
+    m = np.zeros((n, nodes.size))
+    m[np.arange(n), i] = 1 - w
+    m[np.arange(n), i + 1] = w
+    return m
 
 
 def solve_zero_doppler(
@@ -104,22 +117,73 @@ def solve_zero_doppler(
         coarse = points[np.ix_(ri, ci)]
         tc, _, ok = _newton(orbit, coarse, _seed(orbit, coarse), tol, max_iter)
         if ok.all():
-            rr, cc = np.meshgrid(np.arange(shape[0]), np.arange(shape[1]), indexing="ij")
-            seed = RegularGridInterpolator((ri, ci), tc)(np.stack([rr, cc], -1))
+            seed = _interp_matrix(shape[0], ri) @ tc @ _interp_matrix(shape[1], ci).T
             return _newton(orbit, points, seed, tol, max_iter)
     return _newton(orbit, points, _seed(orbit, points), tol, max_iter)
 
 
-def _geo2rdr_block(grid: RadarGrid, orbit: Orbit, lon: np.ndarray, lat: np.ndarray, height: np.ndarray, tol: float) -> np.ndarray:
-    pts = lonlat_to_ecef(lon, lat, height)
-    t, rng, ok = solve_zero_doppler(orbit, pts, tol=tol)
-    tau = 2.0 * rng / SPEED_OF_LIGHT
-    tl = line_time(grid, orbit, t, tau)
-    line = time_to_line(grid, orbit, tl)
-    pixel = range_to_pixel(grid, orbit, tau, tl)
-    line = np.where(ok, line, np.nan)
-    pixel = np.where(ok, pixel, np.nan)
-    return np.stack([t, tau, rng, line, pixel, ok.astype(np.float64)])
+def _kernel_args(grid: RadarGrid, orbit: Orbit, tol: float, max_iter: int) -> tuple[Any, ...]:
+    pos, vel, acc = orbit._position_poly, orbit._velocity_poly, orbit._acceleration_poly
+    tau_ref = np.nan if grid.bistatic_reference_time is None else grid.bistatic_reference_time
+    t_first = np.nan if grid.bursts else float((grid.first_azimuth_time - orbit.reference_time) / np.timedelta64(1, "ns") * 1e-9)
+    ground = grid.projection == "ground_range"
+    if ground:
+        sg = grid.slant_ground
+        assert sg is not None and grid.ground_range_spacing is not None
+        sg_offset = float((sg.azimuth_time[0] - orbit.reference_time) / np.timedelta64(1, "ns") * 1e-9)
+        nodes = (sg.azimuth_time - sg.azimuth_time[0]) / np.timedelta64(1, "ns") * 1e-9
+        tables = (nodes, sg.sr0, np.ascontiguousarray(sg.srgr), sg.gr0, np.ascontiguousarray(sg.grsr), float(grid.ground_range_spacing))
+    else:
+        sg_offset = 0.0
+        tables = (np.zeros(1), np.zeros(1), np.zeros((1, 1)), np.zeros(1), np.zeros((1, 1)), 1.0)
+    return (
+        pos.x,
+        np.ascontiguousarray(pos.c),
+        np.ascontiguousarray(vel.c),
+        np.ascontiguousarray(acc.c),
+        tol,
+        max_iter,
+        orbit._t[0] - 1.0,
+        orbit._t[-1] + 1.0,
+        tau_ref,
+        t_first,
+        grid.azimuth_time_interval,
+        grid.first_slant_range_time,
+        grid.range_sampling_rate,
+        ground,
+        sg_offset,
+        *tables,
+    )
+
+
+def _geo2rdr_block(
+    grid: RadarGrid, orbit: Orbit, lon: np.ndarray, lat: np.ndarray, height: np.ndarray, tol: float, max_iter: int = 12
+) -> tuple[np.ndarray, ...]:
+    """(t s, tau s, range m, line, pixel, converged) of geodetic points, arrays of the input shape."""
+    from ._kernels import geo2rdr_points
+
+    lon, lat, height = np.broadcast_arrays(np.asarray(lon, np.float64), np.asarray(lat, np.float64), np.asarray(height, np.float64))
+    shape = lon.shape
+    args = _kernel_args(grid, orbit, tol, max_iter)
+
+    def run(lo: np.ndarray, la: np.ndarray, h: np.ndarray, seed: np.ndarray) -> tuple[np.ndarray, ...]:
+        flat = [np.ascontiguousarray(v.ravel()) for v in (lo, la, h, np.broadcast_to(seed, lo.shape))]
+        return tuple(v.reshape(lo.shape) for v in geo2rdr_points(*flat, *args))
+
+    seed: np.ndarray | None = None
+    if len(shape) == 2 and min(shape) > 2 * COARSE:
+        ri = np.unique(np.r_[np.arange(0, shape[0], COARSE), shape[0] - 1])
+        ci = np.unique(np.r_[np.arange(0, shape[1], COARSE), shape[1] - 1])
+        sub = np.ix_(ri, ci)
+        coarse = run(lon[sub], lat[sub], height[sub], _seed(orbit, lonlat_to_ecef(lon[sub], lat[sub], height[sub])))
+        if coarse[5].all():
+            seed = _interp_matrix(shape[0], ri) @ coarse[0] @ _interp_matrix(shape[1], ci).T
+    if seed is None:
+        seed = _seed(orbit, lonlat_to_ecef(lon, lat, height))
+    t, rng, t_line, line, pixel, ok = run(lon, lat, height, seed)
+    if grid.bursts:
+        line = np.where(ok, time_to_line(grid, orbit, t_line), np.nan)
+    return t, 2.0 * rng / SPEED_OF_LIGHT, rng, line, pixel, ok
 
 
 def _unwrap(x: Any) -> Any:
@@ -147,7 +211,7 @@ def geo2rdr(
     if any(isinstance(v, da.Array) for v in (lon, lat, height)):
         lon, lat, height = da.broadcast_arrays(*(da.asarray(v) for v in (lon, lat, height)))
         stacked = da.map_blocks(
-            lambda a, b, c: _geo2rdr_block(grid, orbit, a, b, c, tol),
+            lambda a, b, c: np.stack(_geo2rdr_block(grid, orbit, a, b, c, tol)),
             lon,
             lat,
             height,
@@ -159,8 +223,8 @@ def geo2rdr(
         az = da.map_blocks(orbit.datetimes, t, dtype="datetime64[ns]")
         return Geo2RdrResult(az, stacked[1], stacked[2], stacked[3], stacked[4], stacked[5] > 0.5)
     lon, lat, height = np.broadcast_arrays(np.asarray(lon, float), np.asarray(lat, float), np.asarray(height, float))
-    out = _geo2rdr_block(grid, orbit, lon, lat, height, tol)
-    return Geo2RdrResult(orbit.datetimes(out[0]), out[1], out[2], out[3], out[4], out[5] > 0.5)
+    t, tau, rng, line, pixel, ok = _geo2rdr_block(grid, orbit, lon, lat, height, tol)
+    return Geo2RdrResult(orbit.datetimes(t), tau, rng, line, pixel, ok)
 
 
 def _dem_height_and_gradient(dem: DEM, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -22,7 +22,6 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from scipy.interpolate import RegularGridInterpolator
 
 CalibrationName = Literal["sigma0", "beta0", "gamma0"]
 ThermalNoiseMode = Literal["keep", "subtract", "clip"]
@@ -116,13 +115,25 @@ class ThermalNoise:
         return out
 
 
+def _linear_weights(nodes: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Left node index and weight of linear interpolation, extrapolating linearly past the ends."""
+    i = np.clip(np.searchsorted(nodes, x, "right") - 1, 0, nodes.size - 2)
+    return i, (x - nodes[i]) / (nodes[i + 1] - nodes[i])
+
+
 def _bilinear(
     node_lines: np.ndarray, node_pixels: np.ndarray, table: np.ndarray, lines: npt.ArrayLike, pixels: npt.ArrayLike
 ) -> npt.NDArray[np.float64]:
+    """Separable bilinear interpolation (linear extrapolation) of ``table`` at lines x pixels."""
     lines = np.atleast_1d(np.asarray(lines, dtype=np.float64))
     pixels = np.atleast_1d(np.asarray(pixels, dtype=np.float64))
-    if node_lines.size == 1:  # one vector: constant in line
-        return np.broadcast_to(np.interp(pixels, node_pixels, table[0]), (lines.size, pixels.size)).copy()
-    interp = RegularGridInterpolator((node_lines, node_pixels), table, bounds_error=False, fill_value=None)
-    ll, pp = np.meshgrid(lines, pixels, indexing="ij")
-    return interp(np.stack([ll.ravel(), pp.ravel()], axis=-1)).reshape(ll.shape)
+    table = np.asarray(table, dtype=np.float64)
+    if node_pixels.size == 1:
+        rows = np.repeat(table[:, :1], pixels.size, axis=1)
+    else:
+        j, wp = _linear_weights(node_pixels, pixels)
+        rows = table[:, j] * (1.0 - wp) + table[:, j + 1] * wp  # (node lines, pixels)
+    if node_lines.size == 1:
+        return np.repeat(rows[:1], lines.size, axis=0)
+    i, wl = _linear_weights(node_lines, lines)
+    return rows[i] * (1.0 - wl)[:, None] + rows[i + 1] * wl[:, None]

@@ -61,19 +61,25 @@ class SlantGroundConversion:
         The annotated ``srgr`` and ``grsr`` polynomials are inverse only to a few cm; to keep
         slant -> ground -> slant round trips exact this inverts ``grsr`` (Newton, seeded by ``srgr``).
         """
-        at, sr = np.broadcast_arrays(np.asarray(azimuth_time, dtype="datetime64[ns]"), np.asarray(slant_range, float))
-        i, w = self._weights(at)
-        srgr = np.moveaxis(self._interp(self.srgr, i, w), -1, 0)
-        grsr = np.moveaxis(self._interp(self.grsr, i, w), -1, 0)
-        gr0 = self._interp(self.gr0, i, w)
-        ground = np.polynomial.polynomial.polyval(sr - self._interp(self.sr0, i, w), srgr, tensor=False)
-        deriv = grsr[1:] * np.arange(1, grsr.shape[0]).reshape((-1,) + (1,) * (grsr.ndim - 1))
-        for _ in range(3):
-            x = ground - gr0
-            ground = ground - (np.polynomial.polynomial.polyval(x, grsr, tensor=False) - sr) / np.polynomial.polynomial.polyval(
-                x, deriv, tensor=False
-            )
-        return ground
+        at = np.asarray(azimuth_time, dtype="datetime64[ns]")
+        return self.slant_to_ground_range_seconds((at - self.azimuth_time[0]) / NS * 1e-9, slant_range)
+
+    def slant_to_ground_range_seconds(self, seconds: npt.ArrayLike, slant_range: npt.ArrayLike) -> np.ndarray:
+        """:meth:`slant_to_ground_range` with azimuth time as float seconds since ``azimuth_time[0]``."""
+        from ._poly import slant_to_ground
+
+        t, sr = np.broadcast_arrays(np.asarray(seconds, float), np.asarray(slant_range, float))
+        nodes = (self.azimuth_time - self.azimuth_time[0]) / NS * 1e-9
+        out = slant_to_ground(
+            np.ascontiguousarray(t.ravel()),
+            np.ascontiguousarray(sr.ravel()),
+            nodes,
+            self.sr0,
+            np.ascontiguousarray(self.srgr),
+            self.gr0,
+            np.ascontiguousarray(self.grsr),
+        )
+        return out.reshape(sr.shape)
 
 
 @dataclass(frozen=True)

@@ -81,10 +81,11 @@ class Sentinel1Source(ProductSource):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", category=rasterio.errors.NotGeoreferencedWarning)
                 with rasterio.open(path) as ds:
-                    shape = ds.shape
                     itemsize = np.dtype(ds.dtypes[0] if ds.dtypes[0] != "complex_int16" else "complex64").itemsize
-                lines = int(np.clip(32 * 2**20 // max(shape[1] * itemsize, 1), 64, 4096))
-                arr = xr.open_dataarray(path, engine="rasterio", chunks={"y": lines, "x": -1}, mask_and_scale=False)
+                # ~8 MB chunks, 2048 samples wide, so that windows (geocoding, chips) read little
+                cols = 2048
+                lines = int(np.clip(8 * 2**20 // (cols * itemsize), 256, 4096))
+                arr = xr.open_dataarray(path, engine="rasterio", chunks={"y": lines, "x": cols}, mask_and_scale=False)
         except rasterio.errors.RasterioIOError as exc:
             raise CorruptProductError(self.container.describe(rel), f"unreadable measurement ({exc})") from exc
         arr = arr.squeeze("band", drop=True).drop_vars("spatial_ref", errors="ignore")

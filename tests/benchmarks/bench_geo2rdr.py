@@ -1,0 +1,161 @@
+"""Benchmark: geo2rdr over a 3600 x 3600 DEM grid (the shared Rome DEM upsampled 10x, EGM96 ->
+ellipsoidal), Rome GRD orbit, alignsar vs ``sarsen.geocoding.backward_geocode`` (its terrain-correction
+path: dask blocks of 1024, orbit polyfit of degree 5, Newton, default tolerance), same run, one fresh
+process each: wall time, throughput and peak resident memory. Then agreement with a tight-tolerance
+sarsen run (zero-Doppler distance 1e-6 m, 50 iterations) on a 360 x 360 subgrid, in pixels.
+
+Needs sarsen (a peer, not a dependency): ``.venv/bin/pip install sarsen``.
+
+    .venv/bin/python tests/benchmarks/bench_geo2rdr.py [--size 3600] [--workdir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT.parent / "shared" / "data"
+GRD = DATA / "sentinel1" / "sarsen" / "S1B_IW_GRDH_1SDV_20211223T051122_20211223T051147_030148_039993_5371.SAFE"
+DEM = DATA / "dem" / "sarsen" / "Rome-30m-DEM.tif"
+GEOID = DATA / "geoid" / "egm96_15.gtx"
+
+PREP = """
+import numpy as np, rasterio
+from rasterio.transform import Affine
+from scipy.ndimage import zoom
+from alignsar.geometry import open_dem
+dem = open_dem(DEM, geoid=GEOID)
+f = SIZE / dem.heights.shape[0]
+h = zoom(dem.heights.astype(np.float64), f, order=1).astype(np.float32)
+t = dem.transform * Affine.scale(1 / f)
+profile = dict(driver="GTiff", height=h.shape[0], width=h.shape[1], count=1, dtype="float32", crs="EPSG:4326",
+               transform=t, tiled=True, blockxsize=512, blockysize=512, compress="deflate")
+with rasterio.open(OUT, "w", **profile) as dst:
+    dst.write(h, 1)
+"""
+
+COMMON = """
+import json, resource, sys, time
+import numpy as np
+"""
+
+ALIGNSAR_STREAM = """
+import dask, dask.array as da, rioxarray
+import alignsar
+from alignsar.geometry import geo2rdr
+acq = alignsar.open_product(GRD)
+dem = rioxarray.open_rasterio(TIF, chunks={"x": 1024, "y": 1024}).squeeze(drop=True)
+t0 = time.perf_counter()
+ny, nx = dem.shape
+lon = da.broadcast_to(da.from_array(dem.x.values, chunks=1024)[None, :], (ny, nx)).rechunk(1024)
+lat = da.broadcast_to(da.from_array(dem.y.values, chunks=1024)[:, None], (ny, nx)).rechunk(1024)
+res = geo2rdr(acq, lon, lat, dem.data)
+da.to_zarr(da.stack([res.line, res.pixel, res.slant_range_time]), OUTDIR + "/geo2rdr.zarr", overwrite=True)
+elapsed = time.perf_counter() - t0
+"""
+
+ALIGNSAR = """
+import dask, dask.array as da, rioxarray
+import alignsar
+from alignsar.geometry import geo2rdr
+acq = alignsar.open_product(GRD)
+dem = rioxarray.open_rasterio(TIF, chunks={"x": 1024, "y": 1024}).squeeze(drop=True)
+t0 = time.perf_counter()
+ny, nx = dem.shape
+lon = da.broadcast_to(da.from_array(dem.x.values, chunks=1024)[None, :], (ny, nx)).rechunk(1024)
+lat = da.broadcast_to(da.from_array(dem.y.values, chunks=1024)[:, None], (ny, nx)).rechunk(1024)
+res = geo2rdr(acq, lon, lat, dem.data)
+az, rng = dask.compute(res.azimuth_time, res.slant_range)
+elapsed = time.perf_counter() - t0
+np.save(OUTDIR + "/alignsar_sub.npy", np.stack([acq.orbit.seconds(az[::10, ::10]), rng[::10, ::10]]))
+"""
+
+SARSEN = """
+import xarray as xr
+from sarsen import apps, geocoding, orbit, scene
+from sarsen.sentinel1 import Sentinel1SarProduct
+product = Sentinel1SarProduct(GRD, "IW/VV")
+dem = scene.open_dem_raster(TIF, chunks=1024)
+t0 = time.perf_counter()
+dem_ecef = xr.map_blocks(scene.convert_to_dem_ecef, dem, kwargs={"source_crs": "EPSG:4979"})
+interp = orbit.OrbitPolyfitInterpolator.from_position(product.state_vectors())
+acq = apps.map_simulate_acquisition(dem_ecef, interp)
+acq = acq.compute()
+elapsed = time.perf_counter() - t0
+sub = dem_ecef.isel(y=slice(None, None, -1)).isel(x=slice(None, None, 10), y=slice(None, None, 10)).compute()
+tight = geocoding.backward_geocode(sub, interp, zero_doppler_distance=1e-6, maxiter=50)
+epoch = interp.epoch
+rng = np.sqrt((tight.dem_distance**2).sum("axis")).transpose("y", "x").values
+np.save(OUTDIR + "/sarsen_sub.npy", np.stack([tight.azimuth_time.transpose("y", "x").pipe(lambda a: (a.values - epoch) / np.timedelta64(1, "ns") * 1e-9), rng]))
+np.save(OUTDIR + "/sarsen_epoch.npy", np.array([str(epoch)]))
+"""
+
+EPILOGUE = """
+print(json.dumps({"seconds": elapsed, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def run(code: str, **names: str) -> dict[str, float]:
+    script = COMMON + "".join(f"{k} = {v!r}\n" for k, v in names.items()) + textwrap.dedent(code) + EPILOGUE
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    if res.returncode != 0:
+        raise SystemExit(res.stderr[-3000:])
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--size", type=int, default=3600)
+    parser.add_argument("--workdir", default=None)
+    args = parser.parse_args()
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="bench_geo2rdr_"))
+    work.mkdir(parents=True, exist_ok=True)
+    tif = str(work / f"rome_dem_{args.size}.tif")
+    t = time.perf_counter()
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(PREP)[0:0] + f"DEM={str(DEM)!r}\nGEOID={str(GEOID)!r}\nSIZE={args.size}\nOUT={tif!r}\n" + textwrap.dedent(PREP),
+        ],
+        check=True,
+    )
+    print(f"prepared {args.size} x {args.size} ellipsoidal DEM in {time.perf_counter() - t:.1f} s: {tif}")
+    names = {"GRD": str(GRD), "TIF": tif, "OUTDIR": str(work)}
+    ours = run(ALIGNSAR, **names)
+    stream = run(ALIGNSAR_STREAM, **names)
+    peer = run(SARSEN, **names)
+    px = args.size**2
+    print(f"{'tool':28s} {'seconds':>8s} {'Mpx/s':>7s} {'peak MB':>8s}")
+    for name, r in (("alignsar (arrays in memory)", ours), ("alignsar (streamed to zarr)", stream), ("sarsen", peer)):
+        print(f"{name:28s} {r['seconds']:8.2f} {px / r['seconds'] / 1e6:7.2f} {r['peak_mb']:8.0f}")
+    print(
+        f"throughput ratio alignsar/sarsen: {peer['seconds'] / ours['seconds']:.1f}x in memory, {peer['seconds'] / stream['seconds']:.1f}x streamed;"
+        f" memory ratio: {ours['peak_mb'] / peer['peak_mb']:.2f} in memory, {stream['peak_mb'] / peer['peak_mb']:.2f} streamed"
+    )
+
+    import numpy as np
+
+    import alignsar
+
+    acq = alignsar.open_product(GRD)
+    a = np.load(work / "alignsar_sub.npy")
+    s = np.load(work / "sarsen_sub.npy")
+    epoch = np.datetime64(str(np.load(work / "sarsen_epoch.npy")[0]), "ns")
+    s_t = s[0] + (epoch - acq.orbit.reference_time) / np.timedelta64(1, "ns") * 1e-9
+    s_r = s[1]
+    grid = acq.swath().grid
+    d_az = np.abs(a[0] - s_t) / grid.azimuth_time_interval
+    d_rg = np.abs(a[1] - s_r) / grid.slant_range_pixel_spacing
+    print(f"agreement with tight sarsen on {a[0].size} points: max {np.nanmax(d_az):.5f} px azimuth, {np.nanmax(d_rg):.6f} px slant range")
+
+
+if __name__ == "__main__":
+    main()
