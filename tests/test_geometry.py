@@ -237,3 +237,13 @@ def test_layover_shadow_on_tilted_planes(slope_deg: float, expected: int) -> Non
     local = lay["local_incidence_angle"].values
     look = flat["incidence_angle"].values.item()
     assert np.allclose(local, abs(look - slope_deg), atol=0.5)
+
+
+def test_geo2rdr_ecef_input() -> None:
+    acq = alignsar.open_product(shared_path(*ROME_GRD))
+    g = acq.swath().geolocation
+    lon, lat, h = g["longitude"].values, g["latitude"].values, g["height"].values
+    a = geo2rdr(acq, lon, lat, h)
+    b = geo2rdr(acq, ecef=lonlat_to_ecef(lon, lat, h))
+    np.testing.assert_allclose(a.line, b.line, atol=1e-6)
+    np.testing.assert_allclose(a.pixel, b.pixel, atol=1e-6)

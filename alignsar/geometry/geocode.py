@@ -6,7 +6,7 @@ height); NaN where the point is outside the swath or the orbit. It is lazy and c
 memory is bounded by the chunk size, and it is reused for every layer of the acquisition.
 
 :func:`geocode` samples any radar-grid DataArray (real or complex, dims ``(azimuth, range)``) through
-it: ``nearest``, ``bilinear``, ``bicubic`` (cubic spline, real data) or ``sinc`` (8-tap Hann-windowed
+it: ``nearest``, ``bilinear``, ``bicubic`` (cubic spline, real data) or ``sinc`` (16-tap Hann-windowed
 sinc, for complex SLC data); ``oversample=k`` geocodes onto a k-times finer grid and averages k x k
 blocks onto the target (consistent multilooking).
 """
@@ -121,8 +121,11 @@ def _sinc_weights(frac: np.ndarray, taps: int) -> tuple[np.ndarray, np.ndarray]:
     return k, w / w.sum(-1, keepdims=True)
 
 
-def sample(image: np.ndarray, rows: np.ndarray, cols: np.ndarray, method: Method, taps: int = 8) -> np.ndarray:
-    """Sample a 2-D array at fractional (row, col) positions; NaN positions give NaN."""
+def sample(image: np.ndarray, rows: np.ndarray, cols: np.ndarray, method: Method, taps: int = 16) -> np.ndarray:
+    """Sample a 2-D array at fractional (row, col) positions; NaN positions give NaN.
+
+    ``sinc``: ``taps``-point Hann-windowed sinc per axis (16: amplitude error < 0.3 % for signals
+    within 70 % of the Nyquist band, ~10 % at 84 %; pass more taps for wider spectra)."""
     valid = np.isfinite(rows) & np.isfinite(cols)
     r = np.where(valid, rows, 0.0)
     c = np.where(valid, cols, 0.0)
@@ -171,6 +174,7 @@ def geocode(
     acq: Acquisition | None = None,
     dem: DEM | None = None,
     geobox: GeoBox | None = None,
+    taps: int = 16,
 ) -> xr.DataArray:
     """Resample a radar-grid DataArray (dims ``(azimuth, range)`` with ``line`` / ``pixel`` coords)
     onto the lookup table's map grid. NaN outside the swath.
@@ -186,8 +190,8 @@ def geocode(
         fine_box = GeoBox(
             (geobox.shape[0] * oversample, geobox.shape[1] * oversample), geobox.affine * geobox.affine.scale(1 / oversample), geobox.crs
         )
-        fine = geocode(data, lookup_table(acq, fine_box, dem, swath=lut.attrs.get("swath")), method)
-        out = fine.coarsen(y=oversample, x=oversample).mean(skipna=False)
+        fine = geocode(data, lookup_table(acq, fine_box, dem, swath=lut.attrs.get("swath")), method, taps=taps)
+        out = fine.coarsen(y=oversample, x=oversample).reduce(np.mean)
         out = out.assign_coords(y=lut["y"].values, x=lut["x"].values)
         out.attrs.update(data.attrs | {"geocoding": f"{method}, oversampled {oversample}x then averaged"})
         return out
@@ -195,7 +199,7 @@ def geocode(
     complex_in = np.iscomplexobj(data.dtype.type(0))
     out_dtype = np.result_type(data.dtype, np.complex64 if complex_in else np.float32)
     src = data.data
-    margin = 8
+    margin = max(8, taps // 2 + 2)
 
     def block(lines: np.ndarray, pixels: np.ndarray) -> np.ndarray:
         rows = _rows_of(data, lines)
@@ -211,7 +215,7 @@ def geocode(
         if isinstance(window, da.Array):
             with dask.config.set(scheduler="synchronous"):
                 window = window.compute()
-        return sample(np.asarray(window), rows - r0, cols - c0, method).astype(out_dtype)
+        return sample(np.asarray(window), rows - r0, cols - c0, method, taps).astype(out_dtype)
 
     lines, pixels = (
         lut[v].data if isinstance(lut[v].data, da.Array) else da.from_array(lut[v].data, chunks=CHUNK) for v in ("line", "pixel")

@@ -192,14 +192,16 @@ def _unwrap(x: Any) -> Any:
 
 def geo2rdr(
     acq: Acquisition,
-    lon: npt.ArrayLike,
-    lat: npt.ArrayLike,
-    height: npt.ArrayLike,
+    lon: npt.ArrayLike | None = None,
+    lat: npt.ArrayLike | None = None,
+    height: npt.ArrayLike | None = 0.0,
     *,
+    ecef: npt.ArrayLike | None = None,
     swath: str | None = None,
     tol: float = 1e-10,
 ) -> Geo2RdrResult:
-    """Zero-Doppler radar coordinates of ground points (lon, lat degrees; height m above WGS84).
+    """Zero-Doppler radar coordinates of ground points (lon, lat degrees; height m above WGS84),
+    or of ECEF points ``ecef`` (..., 3) in metres.
 
     Inputs broadcast together; numpy or dask arrays (dask: lazy, block by block, memory bounded by
     the chunk size). Points whose solution leaves the orbit's span get NaN line / pixel and
@@ -207,6 +209,10 @@ def geo2rdr(
     """
     grid = acq.swath(swath).grid
     orbit = acq.orbit
+    if ecef is not None:
+        lon, lat, height = ecef_to_lonlat(np.asarray(_unwrap(ecef), dtype=np.float64))
+    elif lon is None or lat is None:
+        raise TypeError("geo2rdr needs lon, lat (and height) or ecef")
     lon, lat, height = (_unwrap(v) for v in (lon, lat, height))
     if any(isinstance(v, da.Array) for v in (lon, lat, height)):
         lon, lat, height = da.broadcast_arrays(*(da.asarray(v) for v in (lon, lat, height)))
