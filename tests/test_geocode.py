@@ -132,7 +132,7 @@ def test_sinc_resampling_of_complex_plane_wave() -> None:
     at the lookup table's fractional positions, bilinear does not."""
     acq = alignsar.open_product(shared_path(*ROME_GRD))
     lut, coords, ll, pp = _lut_and_window(acq, _rome_box(800))
-    wave = lambda l, p: np.exp(2j * np.pi * (0.3 * l + 0.35 * p))  # noqa: E731
+    wave = lambda li, pi: np.exp(2j * np.pi * (0.3 * li + 0.35 * pi))  # noqa: E731
     image = xr.DataArray(wave(ll, pp).astype(np.complex64), dims=("azimuth", "range"), coords=coords)
     truth = wave(lut.line.values, lut.pixel.values)
     err = {m: np.nanmax(np.abs(geocode(image, lut, m).values - truth)) for m in ("sinc", "bilinear", "nearest")}
