@@ -121,17 +121,13 @@ def geo2rdr_points(
     gr0: np.ndarray,
     grsr: np.ndarray,
     gr_spacing: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Fused geo2rdr for geodetic points: zero-Doppler time t (s), slant range (m), annotated line
-    time (s; bistatic shift applied when ``tau_ref`` is finite), line (NaN when ``t_first`` is NaN:
-    TOPS, resolved by the caller), pixel (slant or ground range) and the converged flag."""
+) -> np.ndarray:
+    """Fused geo2rdr for geodetic points. Returns one (7, n) array: zero-Doppler time t (s),
+    two-way range time (s), slant range (m), annotated line time (s; bistatic shift applied when
+    ``tau_ref`` is finite), line (NaN when ``t_first`` is NaN: TOPS, resolved by the caller), pixel
+    (slant or ground range) and the converged flag (1.0 / 0.0). Unconverged points: NaN line, pixel."""
     n = lon.size
-    t_out = np.empty(n)
-    r_out = np.empty(n)
-    tl_out = np.empty(n)
-    line_out = np.empty(n)
-    pix_out = np.empty(n)
-    ok = np.zeros(n, dtype=np.bool_)
+    out = np.empty((7, n))
     c = 299792458.0
     for i in numba.prange(n):
         lo = np.radians(lon[i])
@@ -143,7 +139,9 @@ def geo2rdr_points(
         pz = (nn * (1.0 - WGS84_E2) + h[i]) * sl
         t = seed[i]
         if not (np.isfinite(px) and np.isfinite(py) and np.isfinite(pz) and np.isfinite(t)):
-            t_out[i] = r_out[i] = tl_out[i] = line_out[i] = pix_out[i] = np.nan
+            for row in range(6):
+                out[row, i] = np.nan
+            out[6, i] = 0.0
             continue
         converged = False
         for _ in range(max_iter):
@@ -170,17 +168,18 @@ def geo2rdr_points(
         tau = 2.0 * r / c
         tl = t - (tau - tau_ref) / 2.0 if np.isfinite(tau_ref) else t
         good = converged and t >= t_min and t <= t_max
-        t_out[i] = t
-        r_out[i] = r
-        tl_out[i] = tl
-        ok[i] = good
+        out[0, i] = t
+        out[1, i] = tau
+        out[2, i] = r
+        out[3, i] = tl
+        out[6, i] = 1.0 if good else 0.0
         if not good:
-            line_out[i] = np.nan
-            pix_out[i] = np.nan
+            out[4, i] = np.nan
+            out[5, i] = np.nan
             continue
-        line_out[i] = (tl - t_first) / dt
+        out[4, i] = (tl - t_first) / dt
         if ground:
-            pix_out[i] = slant_to_ground_one(tl - sg_offset, r, sg_nodes, sr0, srgr, gr0, grsr) / gr_spacing
+            out[5, i] = slant_to_ground_one(tl - sg_offset, r, sg_nodes, sr0, srgr, gr0, grsr) / gr_spacing
         else:
-            pix_out[i] = (tau - tau0) * fs
-    return t_out, r_out, tl_out, line_out, pix_out, ok
+            out[5, i] = (tau - tau0) * fs
+    return out

@@ -158,17 +158,17 @@ def _kernel_args(grid: RadarGrid, orbit: Orbit, tol: float, max_iter: int) -> tu
 
 def _geo2rdr_block(
     grid: RadarGrid, orbit: Orbit, lon: np.ndarray, lat: np.ndarray, height: np.ndarray, tol: float, max_iter: int = 12
-) -> tuple[np.ndarray, ...]:
-    """(t s, tau s, range m, line, pixel, converged) of geodetic points, arrays of the input shape."""
+) -> np.ndarray:
+    """(7, *shape) array of (t s, tau s, range m, line time s, line, pixel, converged) for geodetic points."""
     from ._kernels import geo2rdr_points
 
     lon, lat, height = np.broadcast_arrays(np.asarray(lon, np.float64), np.asarray(lat, np.float64), np.asarray(height, np.float64))
     shape = lon.shape
     args = _kernel_args(grid, orbit, tol, max_iter)
 
-    def run(lo: np.ndarray, la: np.ndarray, h: np.ndarray, seed: np.ndarray) -> tuple[np.ndarray, ...]:
-        flat = [np.ascontiguousarray(v.ravel()) for v in (lo, la, h, np.broadcast_to(seed, lo.shape))]
-        return tuple(v.reshape(lo.shape) for v in geo2rdr_points(*flat, *args))
+    def run(lo: np.ndarray, la: np.ndarray, h: np.ndarray, seed: np.ndarray) -> np.ndarray:
+        flat = [np.ascontiguousarray(v).reshape(-1) for v in (lo, la, h, np.broadcast_to(seed, lo.shape))]
+        return geo2rdr_points(*flat, *args).reshape((7, *lo.shape))
 
     seed: np.ndarray | None = None
     if len(shape) == 2 and min(shape) > 2 * COARSE:
@@ -176,14 +176,15 @@ def _geo2rdr_block(
         ci = np.unique(np.r_[np.arange(0, shape[1], COARSE), shape[1] - 1])
         sub = np.ix_(ri, ci)
         coarse = run(lon[sub], lat[sub], height[sub], _seed(orbit, lonlat_to_ecef(lon[sub], lat[sub], height[sub])))
-        if coarse[5].all():
+        if (coarse[6] > 0.5).all():
             seed = _interp_matrix(shape[0], ri) @ coarse[0] @ _interp_matrix(shape[1], ci).T
     if seed is None:
         seed = _seed(orbit, lonlat_to_ecef(lon, lat, height))
-    t, rng, t_line, line, pixel, ok = run(lon, lat, height, seed)
+    out = run(lon, lat, height, seed)
     if grid.bursts:
-        line = np.where(ok, time_to_line(grid, orbit, t_line), np.nan)
-    return t, 2.0 * rng / SPEED_OF_LIGHT, rng, line, pixel, ok
+        ok = out[6] > 0.5
+        out[4] = np.where(ok, time_to_line(grid, orbit, out[3]), np.nan)
+    return out
 
 
 def _unwrap(x: Any) -> Any:
@@ -217,20 +218,19 @@ def geo2rdr(
     if any(isinstance(v, da.Array) for v in (lon, lat, height)):
         lon, lat, height = da.broadcast_arrays(*(da.asarray(v) for v in (lon, lat, height)))
         stacked = da.map_blocks(
-            lambda a, b, c: np.stack(_geo2rdr_block(grid, orbit, a, b, c, tol)),
+            lambda a, b, c: _geo2rdr_block(grid, orbit, a, b, c, tol),
             lon,
             lat,
             height,
             new_axis=0,
-            chunks=((6,), *lon.chunks),
+            chunks=((7,), *lon.chunks),
             dtype=np.float64,
         )
-        t = stacked[0]
-        az = da.map_blocks(orbit.datetimes, t, dtype="datetime64[ns]")
-        return Geo2RdrResult(az, stacked[1], stacked[2], stacked[3], stacked[4], stacked[5] > 0.5)
+        az = da.map_blocks(orbit.datetimes, stacked[0], dtype="datetime64[ns]")
+        return Geo2RdrResult(az, stacked[1], stacked[2], stacked[4], stacked[5], stacked[6] > 0.5)
     lon, lat, height = np.broadcast_arrays(np.asarray(lon, float), np.asarray(lat, float), np.asarray(height, float))
-    t, tau, rng, line, pixel, ok = _geo2rdr_block(grid, orbit, lon, lat, height, tol)
-    return Geo2RdrResult(orbit.datetimes(t), tau, rng, line, pixel, ok)
+    out = _geo2rdr_block(grid, orbit, lon, lat, height, tol)
+    return Geo2RdrResult(orbit.datetimes(out[0]), out[1], out[2], out[4], out[5], out[6] > 0.5)
 
 
 def _dem_height_and_gradient(dem: DEM, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

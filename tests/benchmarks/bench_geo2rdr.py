@@ -51,11 +51,11 @@ import dask, dask.array as da, rioxarray
 import alignsar
 from alignsar.geometry import geo2rdr
 acq = alignsar.open_product(GRD)
-dem = rioxarray.open_rasterio(TIF, chunks={"x": 1024, "y": 1024}).squeeze(drop=True)
+dem = rioxarray.open_rasterio(TIF, chunks={"x": 512, "y": 512}).squeeze(drop=True)
 t0 = time.perf_counter()
 ny, nx = dem.shape
-lon = da.broadcast_to(da.from_array(dem.x.values, chunks=1024)[None, :], (ny, nx)).rechunk(1024)
-lat = da.broadcast_to(da.from_array(dem.y.values, chunks=1024)[:, None], (ny, nx)).rechunk(1024)
+lon = da.broadcast_to(da.from_array(dem.x.values, chunks=512)[None, :], (ny, nx)).rechunk(512)
+lat = da.broadcast_to(da.from_array(dem.y.values, chunks=512)[:, None], (ny, nx)).rechunk(512)
 res = geo2rdr(acq, lon, lat, dem.data)
 da.to_zarr(da.stack([res.line, res.pixel, res.slant_range_time]), OUTDIR + "/geo2rdr.zarr", overwrite=True)
 elapsed = time.perf_counter() - t0
