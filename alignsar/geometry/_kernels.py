@@ -20,6 +20,49 @@ def _horner(c: np.ndarray, seg: int, dt: float, axis: int) -> float:
     return acc
 
 
+@numba.njit(cache=True, inline="always")
+def _newton_point(
+    px: float,
+    py: float,
+    pz: float,
+    t: float,
+    x: np.ndarray,
+    cpos: np.ndarray,
+    cvel: np.ndarray,
+    cacc: np.ndarray,
+    tol: float,
+    max_iter: int,
+    t_min: float,
+    t_max: float,
+) -> tuple[float, float, bool]:
+    """Zero-Doppler Newton for one ECEF point: (time s, slant range m, converged)."""
+    converged = False
+    tc = min(max(t, t_min), t_max)
+    sx = sy = sz = vx = vy = vz = ax = ay = az = 0.0
+    for _ in range(max(max_iter, 1)):
+        tc = min(max(t, t_min), t_max)
+        seg = _segment(x, tc)
+        d = tc - x[seg]
+        sx, sy, sz = _horner(cpos, seg, d, 0), _horner(cpos, seg, d, 1), _horner(cpos, seg, d, 2)
+        vx, vy, vz = _horner(cvel, seg, d, 0), _horner(cvel, seg, d, 1), _horner(cvel, seg, d, 2)
+        ax, ay, az = _horner(cacc, seg, d, 0), _horner(cacc, seg, d, 1), _horner(cacc, seg, d, 2)
+        dx, dy, dz = px - sx, py - sy, pz - sz
+        f = dx * vx + dy * vy + dz * vz
+        fp = dx * ax + dy * ay + dz * az - (vx * vx + vy * vy + vz * vz)
+        step = f / fp
+        t = tc - step
+        # Newton's error after this step is ~ |f''| / (2 |f'|) step^2, f'' ~ -3 V.A
+        if abs(step) < tol or 1.5 * abs(vx * ax + vy * ay + vz * az) / abs(fp) * step * step < 0.1 * tol:
+            converged = True
+            break
+    # satellite at the final time by Taylor from the last evaluation (|step| is tiny)
+    h1 = t - tc
+    dx = px - (sx + vx * h1 + 0.5 * ax * h1 * h1)
+    dy = py - (sy + vy * h1 + 0.5 * ay * h1 * h1)
+    dz = pz - (sz + vz * h1 + 0.5 * az * h1 * h1)
+    return t, np.sqrt(dx * dx + dy * dy + dz * dz), converged and t_min <= t <= t_max
+
+
 @numba.njit(cache=True, parallel=True)
 def zero_doppler_newton(
     points: np.ndarray,
@@ -39,59 +82,17 @@ def zero_doppler_newton(
     r_out = np.empty(n)
     ok = np.zeros(n, dtype=np.bool_)
     for i in numba.prange(n):
-        px, py, pz = points[i, 0], points[i, 1], points[i, 2]
-        t = seed[i]
-        if not np.isfinite(px) or not np.isfinite(t):
-            t_out[i] = np.nan
-            r_out[i] = np.nan
+        if not (np.isfinite(points[i, 0]) and np.isfinite(seed[i])):
+            t_out[i] = r_out[i] = np.nan
             continue
-        converged = False
-        for _ in range(max_iter):
-            tc = min(max(t, t_min), t_max)
-            seg = _segment(x, tc)
-            dt = tc - x[seg]
-            sx, sy, sz = _horner(cpos, seg, dt, 0), _horner(cpos, seg, dt, 1), _horner(cpos, seg, dt, 2)
-            vx, vy, vz = _horner(cvel, seg, dt, 0), _horner(cvel, seg, dt, 1), _horner(cvel, seg, dt, 2)
-            ax, ay, az = _horner(cacc, seg, dt, 0), _horner(cacc, seg, dt, 1), _horner(cacc, seg, dt, 2)
-            dx, dy, dz = px - sx, py - sy, pz - sz
-            f = dx * vx + dy * vy + dz * vz
-            fp = dx * ax + dy * ay + dz * az - (vx * vx + vy * vy + vz * vz)
-            step = f / fp
-            t = tc - step
-            # Newton's error after this step is ~ |f''| / (2 |f'|) step^2, f'' ~ -3 V.A
-            if abs(step) < tol or 1.5 * abs(vx * ax + vy * ay + vz * az) / abs(fp) * step * step < 0.1 * tol:
-                converged = True
-                break
-        tc = min(max(t, t_min), t_max)
-        seg = _segment(x, tc)
-        dt = tc - x[seg]
-        dx = px - _horner(cpos, seg, dt, 0)
-        dy = py - _horner(cpos, seg, dt, 1)
-        dz = pz - _horner(cpos, seg, dt, 2)
-        t_out[i] = t
-        r_out[i] = np.sqrt(dx * dx + dy * dy + dz * dz)
-        ok[i] = converged and t >= t_min and t <= t_max
+        t_out[i], r_out[i], ok[i] = _newton_point(
+            points[i, 0], points[i, 1], points[i, 2], seed[i], x, cpos, cvel, cacc, tol, max_iter, t_min, t_max
+        )
     return t_out, r_out, ok
 
 
 WGS84_A = 6378137.0
 WGS84_E2 = 6.69437999014e-3  # first eccentricity squared (WGS84)
-
-
-@numba.njit(cache=True, parallel=True)
-def geodetic_to_ecef(lon: np.ndarray, lat: np.ndarray, h: np.ndarray) -> np.ndarray:
-    """WGS84 (lon, lat degrees, ellipsoidal height m) -> ECEF (n, 3) m (closed form)."""
-    n = lon.size
-    out = np.empty((n, 3))
-    for i in numba.prange(n):
-        lo = np.radians(lon[i])
-        la = np.radians(lat[i])
-        sl = np.sin(la)
-        nn = WGS84_A / np.sqrt(1.0 - WGS84_E2 * sl * sl)
-        out[i, 0] = (nn + h[i]) * np.cos(la) * np.cos(lo)
-        out[i, 1] = (nn + h[i]) * np.cos(la) * np.sin(lo)
-        out[i, 2] = (nn * (1.0 - WGS84_E2) + h[i]) * sl
-    return out
 
 
 @numba.njit(cache=True, parallel=True)
@@ -143,31 +144,9 @@ def geo2rdr_points(
                 out[row, i] = np.nan
             out[6, i] = 0.0
             continue
-        converged = False
-        for _ in range(max_iter):
-            tc = min(max(t, t_min), t_max)
-            seg = _segment(x, tc)
-            d = tc - x[seg]
-            sx, sy, sz = _horner(cpos, seg, d, 0), _horner(cpos, seg, d, 1), _horner(cpos, seg, d, 2)
-            vx, vy, vz = _horner(cvel, seg, d, 0), _horner(cvel, seg, d, 1), _horner(cvel, seg, d, 2)
-            ax, ay, az = _horner(cacc, seg, d, 0), _horner(cacc, seg, d, 1), _horner(cacc, seg, d, 2)
-            dx, dy, dz = px - sx, py - sy, pz - sz
-            f = dx * vx + dy * vy + dz * vz
-            fp = dx * ax + dy * ay + dz * az - (vx * vx + vy * vy + vz * vz)
-            step = f / fp
-            t = tc - step
-            if abs(step) < tol or 1.5 * abs(vx * ax + vy * ay + vz * az) / abs(fp) * step * step < 0.1 * tol:
-                converged = True
-                break
-        # satellite at the final time by Taylor from the last evaluation (|step| is tiny)
-        h1 = t - tc
-        dx = px - (sx + vx * h1 + 0.5 * ax * h1 * h1)
-        dy = py - (sy + vy * h1 + 0.5 * ay * h1 * h1)
-        dz = pz - (sz + vz * h1 + 0.5 * az * h1 * h1)
-        r = np.sqrt(dx * dx + dy * dy + dz * dz)
+        t, r, good = _newton_point(px, py, pz, t, x, cpos, cvel, cacc, tol, max_iter, t_min, t_max)
         tau = 2.0 * r / c
         tl = t - (tau - tau_ref) / 2.0 if np.isfinite(tau_ref) else t
-        good = converged and t >= t_min and t <= t_max
         out[0, i] = t
         out[1, i] = tau
         out[2, i] = r

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import dask
 import dask.array as da
 import numpy as np
 import pyproj
@@ -26,6 +25,7 @@ from scipy.ndimage import map_coordinates
 from ..errors import ConfigError, GeometryError
 from ..model import Acquisition
 from .dem import DEM
+from .radarcode import read_window
 from .zero_doppler import geo2rdr
 
 Method = Literal["nearest", "bilinear", "bicubic", "sinc"]
@@ -204,18 +204,10 @@ def geocode(
     def block(lines: np.ndarray, pixels: np.ndarray) -> np.ndarray:
         rows = _rows_of(data, lines)
         cols = pixels - pix0
-        ok = np.isfinite(rows) & np.isfinite(cols)
-        if not ok.any():
+        window, r0, c0 = read_window(src, rows, cols, margin)
+        if window.size == 0:
             return np.full(lines.shape, np.nan, dtype=out_dtype)
-        r0 = max(int(np.floor(np.nanmin(rows[ok]))) - margin, 0)
-        r1 = min(int(np.ceil(np.nanmax(rows[ok]))) + margin + 1, data.shape[0])
-        c0 = max(int(np.floor(np.nanmin(cols[ok]))) - margin, 0)
-        c1 = min(int(np.ceil(np.nanmax(cols[ok]))) + margin + 1, data.shape[1])
-        window = src[r0:r1, c0:c1]
-        if isinstance(window, da.Array):
-            with dask.config.set(scheduler="synchronous"):
-                window = window.compute()
-        return sample(np.asarray(window), rows - r0, cols - c0, method, taps).astype(out_dtype)
+        return sample(window, rows - r0, cols - c0, method, taps).astype(out_dtype)
 
     lines, pixels = (
         lut[v].data if isinstance(lut[v].data, da.Array) else da.from_array(lut[v].data, chunks=CHUNK) for v in ("line", "pixel")

@@ -12,7 +12,7 @@ the raster's cells takes the majority / mean of what it covers. Raster windows a
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import dask
 import dask.array as da
@@ -62,16 +62,20 @@ def radar_coordinates(
     )
 
 
-def _window(raster: xr.DataArray, rows: np.ndarray, cols: np.ndarray, margin: int = 2) -> tuple[np.ndarray, int, int]:
+def read_window(array: Any, rows: np.ndarray, cols: np.ndarray, margin: int = 2) -> tuple[np.ndarray, int, int]:
+    """The part of a 2-D array (numpy, dask or xarray; last two dims) that covers fractional
+    (row, col) positions plus ``margin`` cells, as numpy, and its (row, col) offset. Dask windows are
+    computed synchronously (this runs inside dask tasks)."""
     ok = np.isfinite(rows) & np.isfinite(cols)
-    ny, nx = raster.shape[-2:]
+    ny, nx = array.shape[-2:]
     if not ok.any():
         return np.zeros((0, 0)), 0, 0
     r0 = int(np.clip(np.floor(rows[ok].min()) - margin, 0, ny))
     r1 = int(np.clip(np.ceil(rows[ok].max()) + margin + 1, 0, ny))
     c0 = int(np.clip(np.floor(cols[ok].min()) - margin, 0, nx))
     c1 = int(np.clip(np.ceil(cols[ok].max()) + margin + 1, 0, nx))
-    win = raster.isel({raster.dims[-2]: slice(r0, r1), raster.dims[-1]: slice(c0, c1)}).data
+    win = array[..., r0:r1, c0:c1]
+    win = getattr(win, "data", win) if isinstance(win, xr.DataArray) else win
     if isinstance(win, da.Array):
         with dask.config.set(scheduler="synchronous"):
             win = win.compute()
@@ -119,7 +123,7 @@ def radarcode(
                 samples_r.append(r)
                 samples_c.append(c)
         rows, cols = np.stack(samples_r), np.stack(samples_c)
-        win, r0, c0 = _window(raster, rows, cols)
+        win, r0, c0 = read_window(raster, rows, cols)
         ny, nx = win.shape
         inside = (rows >= -0.5) & (rows <= ny + r0 - 0.5) & (cols >= -0.5) & (cols <= nx + c0 - 0.5) & np.isfinite(rows)
         rr, cc = rows - r0, cols - c0

@@ -66,26 +66,21 @@ def _state(orbit: Orbit, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
     return st.position, st.velocity, st.acceleration
 
 
+def _orbit_args(orbit: Orbit) -> tuple[Any, ...]:
+    """Orbit polynomials for the compiled kernels: breakpoints, position / velocity / acceleration
+    coefficients, and the time span (s) solutions may take."""
+    pos, vel, acc = orbit._position_poly, orbit._velocity_poly, orbit._acceleration_poly
+    return pos.x, np.ascontiguousarray(pos.c), np.ascontiguousarray(vel.c), np.ascontiguousarray(acc.c)
+
+
 def _newton(orbit: Orbit, points: np.ndarray, t: np.ndarray, tol: float, max_iter: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Zero-Doppler Newton (compiled kernel); returns (t, range m, converged)."""
+    """Zero-Doppler Newton (compiled kernel) on ECEF points; returns (t, range m, converged)."""
     from ._kernels import zero_doppler_newton
 
     shape = points.shape[:-1]
     pts = np.ascontiguousarray(points.reshape(-1, 3), dtype=np.float64)
     seed = np.ascontiguousarray(np.broadcast_to(t, shape).reshape(-1), dtype=np.float64)
-    pos, vel, acc = orbit._position_poly, orbit._velocity_poly, orbit._acceleration_poly
-    t_out, r_out, ok = zero_doppler_newton(
-        pts,
-        seed,
-        pos.x,
-        pos.c,
-        np.ascontiguousarray(vel.c),
-        np.ascontiguousarray(acc.c),
-        tol,
-        max_iter,
-        orbit._t[0] - 1.0,
-        orbit._t[-1] + 1.0,
-    )
+    t_out, r_out, ok = zero_doppler_newton(pts, seed, *_orbit_args(orbit), tol, max_iter, orbit._t[0] - 1.0, orbit._t[-1] + 1.0)
     return t_out.reshape(shape), r_out.reshape(shape), ok.reshape(shape)
 
 
@@ -105,25 +100,35 @@ def _interp_matrix(n: int, nodes: np.ndarray) -> np.ndarray:
     return m
 
 
+def _coarse_seed(shape: tuple[int, ...], solve: Any) -> np.ndarray | None:
+    """Coarse-to-fine seed on 2-D grids: ``solve(index)`` solves the points at a subsampled index
+    (every ``COARSE``-th row / column and the last) and returns (t, ok); the exact coarse times are
+    interpolated bilinearly to every point. None when the grid is small or a coarse point failed."""
+    if len(shape) != 2 or min(shape) <= 2 * COARSE:
+        return None
+    ri = np.unique(np.r_[np.arange(0, shape[0], COARSE), shape[0] - 1])
+    ci = np.unique(np.r_[np.arange(0, shape[1], COARSE), shape[1] - 1])
+    tc, ok = solve(np.ix_(ri, ci))
+    if not np.all(ok):
+        return None
+    return _interp_matrix(shape[0], ri) @ tc @ _interp_matrix(shape[1], ci).T
+
+
 def solve_zero_doppler(
     orbit: Orbit, points: np.ndarray, tol: float = 1e-10, max_iter: int = 12
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Zero-Doppler time (s since orbit reference), slant range (m) and converged flag of ECEF points
     (..., 3), coarse-to-fine seeded on 2-D grids."""
-    shape = points.shape[:-1]
-    if len(shape) == 2 and min(shape) > 2 * COARSE:
-        ri = np.unique(np.r_[np.arange(0, shape[0], COARSE), shape[0] - 1])
-        ci = np.unique(np.r_[np.arange(0, shape[1], COARSE), shape[1] - 1])
-        coarse = points[np.ix_(ri, ci)]
-        tc, _, ok = _newton(orbit, coarse, _seed(orbit, coarse), tol, max_iter)
-        if ok.all():
-            seed = _interp_matrix(shape[0], ri) @ tc @ _interp_matrix(shape[1], ci).T
-            return _newton(orbit, points, seed, tol, max_iter)
-    return _newton(orbit, points, _seed(orbit, points), tol, max_iter)
+
+    def coarse(index: Any) -> tuple[np.ndarray, np.ndarray]:
+        t, _, ok = _newton(orbit, points[index], _seed(orbit, points[index]), tol, max_iter)
+        return t, ok
+
+    seed = _coarse_seed(points.shape[:-1], coarse)
+    return _newton(orbit, points, _seed(orbit, points) if seed is None else seed, tol, max_iter)
 
 
 def _kernel_args(grid: RadarGrid, orbit: Orbit, tol: float, max_iter: int) -> tuple[Any, ...]:
-    pos, vel, acc = orbit._position_poly, orbit._velocity_poly, orbit._acceleration_poly
     tau_ref = np.nan if grid.bistatic_reference_time is None else grid.bistatic_reference_time
     t_first = np.nan if grid.bursts else float((grid.first_azimuth_time - orbit.reference_time) / np.timedelta64(1, "ns") * 1e-9)
     ground = grid.projection == "ground_range"
@@ -137,10 +142,7 @@ def _kernel_args(grid: RadarGrid, orbit: Orbit, tol: float, max_iter: int) -> tu
         sg_offset = 0.0
         tables = (np.zeros(1), np.zeros(1), np.zeros((1, 1)), np.zeros(1), np.zeros((1, 1)), 1.0)
     return (
-        pos.x,
-        np.ascontiguousarray(pos.c),
-        np.ascontiguousarray(vel.c),
-        np.ascontiguousarray(acc.c),
+        *_orbit_args(orbit),
         tol,
         max_iter,
         orbit._t[0] - 1.0,
@@ -170,14 +172,11 @@ def _geo2rdr_block(
         flat = [np.ascontiguousarray(v).reshape(-1) for v in (lo, la, h, np.broadcast_to(seed, lo.shape))]
         return geo2rdr_points(*flat, *args).reshape((7, *lo.shape))
 
-    seed: np.ndarray | None = None
-    if len(shape) == 2 and min(shape) > 2 * COARSE:
-        ri = np.unique(np.r_[np.arange(0, shape[0], COARSE), shape[0] - 1])
-        ci = np.unique(np.r_[np.arange(0, shape[1], COARSE), shape[1] - 1])
-        sub = np.ix_(ri, ci)
-        coarse = run(lon[sub], lat[sub], height[sub], _seed(orbit, lonlat_to_ecef(lon[sub], lat[sub], height[sub])))
-        if (coarse[6] > 0.5).all():
-            seed = _interp_matrix(shape[0], ri) @ coarse[0] @ _interp_matrix(shape[1], ci).T
+    def coarse(index: Any) -> tuple[np.ndarray, np.ndarray]:
+        sub = run(lon[index], lat[index], height[index], _seed(orbit, lonlat_to_ecef(lon[index], lat[index], height[index])))
+        return sub[0], sub[6] > 0.5
+
+    seed = _coarse_seed(shape, coarse)
     if seed is None:
         seed = _seed(orbit, lonlat_to_ecef(lon, lat, height))
     out = run(lon, lat, height, seed)

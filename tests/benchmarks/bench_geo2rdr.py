@@ -46,35 +46,30 @@ import json, resource, sys, time
 import numpy as np
 """
 
-ALIGNSAR_STREAM = """
+ALIGNSAR_SETUP = """
 import dask, dask.array as da, rioxarray
 import alignsar
 from alignsar.geometry import geo2rdr
 acq = alignsar.open_product(GRD)
-dem = rioxarray.open_rasterio(TIF, chunks={"x": 512, "y": 512}).squeeze(drop=True)
+dem = rioxarray.open_rasterio(TIF, chunks={"x": CHUNK, "y": CHUNK}).squeeze(drop=True)
 t0 = time.perf_counter()
 ny, nx = dem.shape
-lon = da.broadcast_to(da.from_array(dem.x.values, chunks=512)[None, :], (ny, nx)).rechunk(512)
-lat = da.broadcast_to(da.from_array(dem.y.values, chunks=512)[:, None], (ny, nx)).rechunk(512)
+lon = da.broadcast_to(da.from_array(dem.x.values, chunks=CHUNK)[None, :], (ny, nx)).rechunk(CHUNK)
+lat = da.broadcast_to(da.from_array(dem.y.values, chunks=CHUNK)[:, None], (ny, nx)).rechunk(CHUNK)
 res = geo2rdr(acq, lon, lat, dem.data)
-da.to_zarr(da.stack([res.line, res.pixel, res.slant_range_time]), OUTDIR + "/geo2rdr.zarr", overwrite=True)
-elapsed = time.perf_counter() - t0
 """
 
-ALIGNSAR = """
-import dask, dask.array as da, rioxarray
-import alignsar
-from alignsar.geometry import geo2rdr
-acq = alignsar.open_product(GRD)
-dem = rioxarray.open_rasterio(TIF, chunks={"x": 1024, "y": 1024}).squeeze(drop=True)
-t0 = time.perf_counter()
-ny, nx = dem.shape
-lon = da.broadcast_to(da.from_array(dem.x.values, chunks=1024)[None, :], (ny, nx)).rechunk(1024)
-lat = da.broadcast_to(da.from_array(dem.y.values, chunks=1024)[:, None], (ny, nx)).rechunk(1024)
-res = geo2rdr(acq, lon, lat, dem.data)
+# results held in memory (as sarsen returns them)
+ALIGNSAR = ALIGNSAR_SETUP.replace("CHUNK", "1024") + """
 az, rng = dask.compute(res.azimuth_time, res.slant_range)
 elapsed = time.perf_counter() - t0
 np.save(OUTDIR + "/alignsar_sub.npy", np.stack([acq.orbit.seconds(az[::10, ::10]), rng[::10, ::10]]))
+"""
+
+# results streamed to a Zarr store chunk by chunk (bounded memory)
+ALIGNSAR_STREAM = ALIGNSAR_SETUP.replace("CHUNK", "512") + """
+da.to_zarr(da.stack([res.line, res.pixel, res.slant_range_time]), OUTDIR + "/geo2rdr.zarr", overwrite=True)
+elapsed = time.perf_counter() - t0
 """
 
 SARSEN = """
