@@ -88,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dates", type=int, default=3, help="number of dates (default 3)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.set_defaults(func=cmd_demo)
+
+    from .coregistration.cli import add_parser as add_coregister
+
+    add_coregister(sub)
     return parser
 
 

@@ -150,12 +150,13 @@ def open_dem(
             x, y = pyproj.Transformer.from_crs(4326, horizontal, always_xy=True).transform(
                 [bounds[0], bounds[2], bounds[0], bounds[2]], [bounds[1], bounds[1], bounds[3], bounds[3]]
             )
-            window = (
-                rasterio.windows.from_bounds(min(x), min(y), max(x), max(y), src.transform).round_offsets("floor").round_lengths("ceil")
-            )
-            window = rasterio.windows.Window(window.col_off - 1, window.row_off - 1, window.width + 3, window.height + 3).intersection(
-                rasterio.windows.Window(0, 0, src.width, src.height)
-            )
+            w = rasterio.windows.from_bounds(min(x), min(y), max(x), max(y), src.transform)
+            c0, r0 = max(int(np.floor(w.col_off)) - 1, 0), max(int(np.floor(w.row_off)) - 1, 0)
+            c1 = min(int(np.ceil(w.col_off + w.width)) + 2, src.width)
+            r1 = min(int(np.ceil(w.row_off + w.height)) + 2, src.height)
+            if c1 <= c0 or r1 <= r0:
+                raise GeometryError(path, f"DEM does not cover the bounds {tuple(round(b, 5) for b in bounds)}")
+            window = rasterio.windows.Window(c0, r0, c1 - c0, r1 - r0)
         data = src.read(1, window=window, masked=True).astype(np.float32).filled(np.nan)
         transform = src.window_transform(window) if window is not None else src.transform
     found = vertical_reference(crs)

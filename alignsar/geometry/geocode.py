@@ -28,7 +28,7 @@ from .dem import DEM
 from .radarcode import read_window
 from .zero_doppler import geo2rdr
 
-Method = Literal["nearest", "bilinear", "bicubic", "sinc"]
+Method = Literal["nearest", "bilinear", "bicubic", "sinc", "cubic6"]
 CHUNK = 1024
 
 
@@ -121,6 +121,20 @@ def _sinc_weights(frac: np.ndarray, taps: int) -> tuple[np.ndarray, np.ndarray]:
     return k, w / w.sum(-1, keepdims=True)
 
 
+def _cubic6_weights(frac: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Keys' 6-point cubic convolution kernel (third-order accurate) at offsets -2..3."""
+    k = np.arange(-2, 4)
+    x = np.abs(frac[..., None] - k)
+    w = np.where(
+        x < 1,
+        4 / 3 * x**3 - 7 / 3 * x**2 + 1,
+        np.where(
+            x < 2, -7 / 12 * x**3 + 3 * x**2 - 59 / 12 * x + 15 / 6, np.where(x < 3, 1 / 12 * x**3 - 2 / 3 * x**2 + 7 / 4 * x - 3 / 2, 0.0)
+        ),
+    )
+    return k, w
+
+
 def sample(image: np.ndarray, rows: np.ndarray, cols: np.ndarray, method: Method, taps: int = 16) -> np.ndarray:
     """Sample a 2-D array at fractional (row, col) positions; NaN positions give NaN.
 
@@ -130,10 +144,11 @@ def sample(image: np.ndarray, rows: np.ndarray, cols: np.ndarray, method: Method
     r = np.where(valid, rows, 0.0)
     c = np.where(valid, cols, 0.0)
     complex_in = np.iscomplexobj(image)
-    if method == "sinc":
+    if method in ("sinc", "cubic6"):
+        weights = _sinc_weights if method == "sinc" else (lambda f, _taps: _cubic6_weights(f))
         r0, c0 = np.floor(r).astype(int), np.floor(c).astype(int)
-        k, wr = _sinc_weights(r - r0, taps)
-        _, wc = _sinc_weights(c - c0, taps)
+        k, wr = weights(r - r0, taps)
+        _, wc = weights(c - c0, taps)
         out = np.zeros(r.shape, dtype=np.complex128 if complex_in else np.float64)
         ny, nx = image.shape
         for i, di in enumerate(k):
@@ -165,6 +180,32 @@ def _rows_of(data: xr.DataArray, lines: np.ndarray) -> np.ndarray:
     return np.interp(lines, coord, np.arange(coord.size), left=np.nan, right=np.nan)
 
 
+def resample_at(data: xr.DataArray, lines: Any, pixels: Any, method: Method = "bilinear", *, taps: int = 16) -> da.Array:
+    """Lazy samples of a radar-grid DataArray (``line`` / ``pixel`` coordinates = raster indices) at
+    fractional raster (line, pixel) positions given as equally shaped 2-D (dask or numpy) arrays;
+    NaN where a position is NaN or off the data. Chunks follow ``lines``; each chunk reads only the
+    window of ``data`` it needs."""
+    if method not in ("nearest", "bilinear", "bicubic", "sinc", "cubic6"):
+        raise ConfigError(None, f"unknown resampling method {method!r}")
+    pix0 = float(data["pixel"].values[0])
+    complex_in = np.iscomplexobj(data.dtype.type(0))
+    out_dtype = np.result_type(data.dtype, np.complex64 if complex_in else np.float32)
+    src = data.data
+    margin = max(8, taps // 2 + 2)
+
+    def block(ln: np.ndarray, px: np.ndarray) -> np.ndarray:
+        rows = _rows_of(data, ln)
+        cols = px - pix0
+        window, r0, c0 = read_window(src, rows, cols, margin)
+        if window.size == 0:
+            return np.full(ln.shape, np.nan, dtype=out_dtype)
+        return sample(window, rows - r0, cols - c0, method, taps).astype(out_dtype)
+
+    lines = lines if isinstance(lines, da.Array) else da.from_array(np.asarray(lines), chunks=CHUNK)
+    pixels = pixels if isinstance(pixels, da.Array) else da.from_array(np.asarray(pixels), chunks=lines.chunks)
+    return da.map_blocks(block, lines, pixels.rechunk(lines.chunks), dtype=out_dtype)
+
+
 def geocode(
     data: xr.DataArray,
     lut: xr.Dataset,
@@ -182,8 +223,6 @@ def geocode(
     ``oversample=k > 1`` (intensities): a LUT k times finer is computed (needs ``acq``, ``geobox``
     and optionally ``dem``), the image is geocoded onto it, then k x k blocks are averaged.
     """
-    if method not in ("nearest", "bilinear", "bicubic", "sinc"):
-        raise ConfigError(None, f"unknown resampling method {method!r}")
     if oversample > 1:
         if acq is None or geobox is None:
             raise ConfigError(None, "oversample > 1 needs acq= and geobox= to build the finer lookup table")
@@ -195,24 +234,7 @@ def geocode(
         out = out.assign_coords(y=lut["y"].values, x=lut["x"].values)
         out.attrs.update(data.attrs | {"geocoding": f"{method}, oversampled {oversample}x then averaged"})
         return out
-    pix0 = float(data["pixel"].values[0])
-    complex_in = np.iscomplexobj(data.dtype.type(0))
-    out_dtype = np.result_type(data.dtype, np.complex64 if complex_in else np.float32)
-    src = data.data
-    margin = max(8, taps // 2 + 2)
-
-    def block(lines: np.ndarray, pixels: np.ndarray) -> np.ndarray:
-        rows = _rows_of(data, lines)
-        cols = pixels - pix0
-        window, r0, c0 = read_window(src, rows, cols, margin)
-        if window.size == 0:
-            return np.full(lines.shape, np.nan, dtype=out_dtype)
-        return sample(window, rows - r0, cols - c0, method, taps).astype(out_dtype)
-
-    lines, pixels = (
-        lut[v].data if isinstance(lut[v].data, da.Array) else da.from_array(lut[v].data, chunks=CHUNK) for v in ("line", "pixel")
-    )
-    values = da.map_blocks(block, lines, pixels, dtype=out_dtype)
+    values = resample_at(data, lut["line"].data, lut["pixel"].data, method, taps=taps)
     out = xr.DataArray(values, dims=("y", "x"), coords={"y": lut["y"].values, "x": lut["x"].values}, name=data.name)
     out.attrs.update(data.attrs | {"geocoding": method, "crs": lut.attrs.get("crs")})
     return out

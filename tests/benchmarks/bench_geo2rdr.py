@@ -60,17 +60,23 @@ res = geo2rdr(acq, lon, lat, dem.data)
 """
 
 # results held in memory (as sarsen returns them)
-ALIGNSAR = ALIGNSAR_SETUP.replace("CHUNK", "1024") + """
+ALIGNSAR = (
+    ALIGNSAR_SETUP.replace("CHUNK", "1024")
+    + """
 az, rng = dask.compute(res.azimuth_time, res.slant_range)
 elapsed = time.perf_counter() - t0
 np.save(OUTDIR + "/alignsar_sub.npy", np.stack([acq.orbit.seconds(az[::10, ::10]), rng[::10, ::10]]))
 """
+)
 
 # results streamed to a Zarr store chunk by chunk (bounded memory)
-ALIGNSAR_STREAM = ALIGNSAR_SETUP.replace("CHUNK", "512") + """
+ALIGNSAR_STREAM = (
+    ALIGNSAR_SETUP.replace("CHUNK", "512")
+    + """
 da.to_zarr(da.stack([res.line, res.pixel, res.slant_range_time]), OUTDIR + "/geo2rdr.zarr", overwrite=True)
 elapsed = time.perf_counter() - t0
 """
+)
 
 SARSEN = """
 import xarray as xr

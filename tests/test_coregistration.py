@@ -1,0 +1,259 @@
+"""Coregistration against known truth: simulated pairs (offset fields, coherence, phase), real SLC
+texture shifted by known amounts, synthetic GCP sets, the CLI end to end."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import xarray as xr
+
+from alignsar.coregistration import CoregConfig, coregister, correlate, fit_warp
+from alignsar.coregistration.xcorr import GCPTable, correlate_detected, design
+from alignsar.errors import ConfigError
+from alignsar.simulate import SceneConfig, simulate_scene
+
+from .conftest import shared_path
+from .test_geocode import _sim_dem
+
+
+@pytest.fixture(scope="module")
+def pair():
+    scene = simulate_scene(SceneConfig(lines=320, samples=320, dates=2, polarizations=("VV",), coherence=0.6, seed=4, relief_m=120.0))
+    return scene, _sim_dem(scene)
+
+
+def _rmse_vs_truth(result, truth: xr.Dataset) -> tuple[float, float]:
+    sl, sp = (a.compute() for a in result.offsets.on_grid())
+    n0, n1 = sl.shape
+    ll, pp = np.meshgrid(np.arange(n0, dtype=float), np.arange(n1, dtype=float), indexing="ij")
+    ok = truth["samples"].values > 0
+    inner = np.zeros_like(ok)
+    inner[16:-16, 16:-16] = True
+    sel = ok & inner
+    el = (sl - ll - truth["offset_azimuth"].values)[sel]
+    ep = (sp - pp - truth["offset_range"].values)[sel]
+    return float(np.sqrt(np.mean(el**2))), float(np.sqrt(np.mean(ep**2)))
+
+
+def test_dem_assisted_and_stack_against_truth(pair) -> None:
+    scene, dem = pair
+    p, s = scene.acquisitions
+    res = coregister(p, s, "dem_assisted", dem=dem)
+    rmse = _rmse_vs_truth(res, scene.truth[1])
+    print(f"dem_assisted RMSE vs truth: {rmse[0]:.4f} px azimuth, {rmse[1]:.4f} px range")
+    assert max(rmse) <= 0.01
+    q = res.quality.to_dict()
+    assert q["method"] == "dem_assisted" and q["mean_offset_azimuth_px"] == pytest.approx(
+        float(scene.truth[1]["offset_azimuth"].mean()), abs=0.02
+    )
+    # orbits only (height 0 here: the scene has up to 120 m of relief, so residual DEM-induced offsets remain)
+    stack = coregister(p, s, "stack")
+    rmse_stack = _rmse_vs_truth(stack, scene.truth[1])
+    print(f"stack RMSE vs truth: {rmse_stack[0]:.4f} px azimuth, {rmse_stack[1]:.4f} px range")
+    assert max(rmse_stack) < 0.1
+
+
+def test_phase_preservation(pair) -> None:
+    scene, dem = pair
+    p, s = scene.acquisitions
+    res = coregister(p, s, "dem_assisted", dem=dem)
+    primary = p.measurement("VV").values.astype(np.complex128)
+    secondary = res.data.values.astype(np.complex128)
+    truth = scene.truth[1]
+    ifg = primary * np.conj(secondary) * np.exp(-1j * truth["phase"].values)
+    # one land-cover class (uniform intensity on both dates), away from its edges and the borders
+    from scipy.ndimage import binary_erosion
+
+    classes = scene.truth[0]["class_map"].values
+    values, counts = np.unique(classes[classes > 0], return_counts=True)
+    mask = binary_erosion(classes == values[np.argmax(counts)], iterations=4)
+    mask[:20], mask[-20:], mask[:, :20], mask[:, -20:] = False, False, False, False
+    coh = np.abs(np.sum(ifg[mask])) / np.sqrt(np.sum(np.abs(primary[mask]) ** 2) * np.sum(np.abs(secondary[mask]) ** 2))
+    residual_phase = float(np.angle(np.sum(ifg[mask])))
+    print(
+        f"coherence after coregistration {coh:.4f} (true 0.6, {mask.sum()} px), residual phase {residual_phase:+.4f} rad; record: {res.quality.coherence_after:.3f}"
+    )
+    assert abs(coh - 0.6) < 0.02 and abs(residual_phase) < 0.05
+    assert res.quality.coherence_after == pytest.approx(0.6, abs=0.05)
+
+
+def test_cross_corr_on_simulated_slc(pair) -> None:
+    scene, _dem = pair
+    p, s = scene.acquisitions
+    cfg = CoregConfig.defaults("SLC")
+    cfg.nb_gcp, cfg.coarseRegistrationWindowWidth, cfg.coarseRegistrationWindowHeight, cfg.warpPolynomialOrder = 300, 64, 64, 1
+    res = coregister(p, s, "cross_corr", config=cfg)
+    rmse = _rmse_vs_truth(res, scene.truth[1])
+    q = res.quality
+    print(
+        f"cross_corr (300 GCPs of 64 px, coherence 0.6): RMSE {rmse[0]:.4f} / {rmse[1]:.4f} px; kept {q.gcps_kept}/{q.gcps_found}, residual RMS {q.residual_rms_azimuth_px:.3f} / {q.residual_rms_range_px:.3f} px"
+    )
+    assert q.gcps_found >= 250 and q.gcps_kept >= 0.8 * q.gcps_found
+    assert max(rmse) < 0.05
+    assert q.polynomial["order"] == 1 and len(q.polynomial["azimuth"]) == 3
+
+
+def test_correlate_sign_with_known_shifts() -> None:
+    rng = np.random.default_rng(0)
+    img = rng.standard_normal((96, 96))
+    shifted = np.roll(img, (3, -2), axis=(0, 1))  # shifted(x) = img(x - d), d = (3, -2)
+    d_l, d_p, q = correlate(img[16:80, 16:80], shifted[16:80, 16:80])
+    assert abs(d_l - 3.0) < 0.01 and abs(d_p + 2.0) < 0.01 and q > 0.5
+
+
+def test_real_slc_texture_shifted_by_known_amounts() -> None:
+    """Real Sentinel-1 IW SLC texture (Amsterdam crop), shifted by exact Fourier shifts in range
+    (range spectra are basebanded; azimuth TOPS spectra would need deramping) and integer lines."""
+    store = shared_path("sentinel1", "sarxarray-snap-zarr", "20230319-coreg.znap")
+    ds = xr.open_zarr(store, consolidated=False)
+    i_name = next(v for v in ds.data_vars if v.startswith("i_VV"))
+    slc = ds[i_name].values.astype(np.float64) + 1j * ds[i_name.replace("i_", "q_")].values.astype(np.float64)
+    fx = np.fft.fftfreq(slc.shape[1])[None, :]
+    errors = []
+    for d_l, d_p in ((0, 0.37), (2, -0.81), (-1, 1.23), (1, -0.05)):
+        shifted = np.fft.ifft(np.fft.fft(slc, axis=1) * np.exp(-2j * np.pi * fx * d_p), axis=1)
+        shifted = np.roll(shifted, d_l, axis=0)
+        win = np.s_[10:74, 21:317]
+        est = correlate_detected(slc[win], shifted[win])
+        errors.append((est[0] - d_l, est[1] - d_p))
+    err = np.abs(np.array(errors))
+    print(f"real texture, known shifts: max error {err[:, 0].max():.4f} px azimuth, {err[:, 1].max():.4f} px range")
+    assert err.max() <= 0.02
+
+
+def test_fit_warp_rejects_outliers() -> None:
+    rng = np.random.default_rng(1)
+    shape = (1000, 800)
+    n = 400
+    lines, pixels = rng.uniform(0, 999, n), rng.uniform(0, 799, n)
+    scale = (999.0, 799.0)
+    ca, cr = np.array([0.3, 0.5, -0.2]), np.array([-1.1, 0.05, 0.4])
+    a = design(lines, pixels, 1, scale)
+    dl = a @ ca + rng.normal(0, 0.1, n)
+    dp = a @ cr + rng.normal(0, 0.1, n)
+    bad = rng.choice(n, 60, replace=False)
+    dl[bad] += rng.uniform(2, 5, 60) * rng.choice([-1, 1], 60)
+    cfg = CoregConfig(warpPolynomialOrder=1)
+    fit = fit_warp(GCPTable(lines, pixels, dl, dp, np.ones(n)), cfg, shape)
+    assert not fit.kept[bad].any() and fit.kept.sum() >= 0.95 * (n - 60)
+    # the same as a least-squares fit that knows which points are outliers, and close to the truth
+    good = np.ones(n, bool)
+    good[bad] = False
+    oracle = np.linalg.lstsq(a[good], dl[good], rcond=None)[0]
+    np.testing.assert_allclose(fit.coef_azimuth, oracle, atol=0.01)
+    np.testing.assert_allclose(fit.coef_azimuth, ca, atol=0.1)
+    np.testing.assert_allclose(fit.coef_range, cr, atol=0.1)
+    assert 0.08 < fit.rms_azimuth < 0.12  # the noise, not SNAP's 0.05 px threshold
+
+
+def test_config_yaml(tmp_path: Path) -> None:
+    good = tmp_path / "c.yaml"
+    good.write_text("nb_gcp: 500\nwarpPolynomialOrder: 2\nrmsThreshold: 0.1\n")
+    cfg = CoregConfig.from_yaml(good, "SLC")
+    assert cfg.nb_gcp == 500 and cfg.warpPolynomialOrder == 2 and cfg.fineRegistrationOversampling == 16 and cfg.gcpTolerance == 0.5
+    bad = tmp_path / "b.yaml"
+    bad.write_text("nb_gcps: 5\n")
+    with pytest.raises(ConfigError, match="unknown coregistration parameters"):
+        CoregConfig.from_yaml(bad)
+    bad.write_text("warpPolynomialOrder: 5\n")
+    with pytest.raises(ConfigError, match="warpPolynomialOrder"):
+        CoregConfig.from_yaml(bad)
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "alignsar", *args], capture_output=True, text=True, timeout=600)
+
+
+def test_cli_on_simulated_products_and_rasters(tmp_path: Path) -> None:
+    demo = _cli("--quiet", "demo", str(tmp_path / "demo"), "--lines", "160", "--samples", "160", "--dates", "3")
+    assert demo.returncode == 0, demo.stderr
+    products = demo.stdout.split()
+    dem = tmp_path / "demo" / "truth" / "dem.tif"
+    out = tmp_path / "stack.zarr"
+    res = _cli("coregister", "-pp", products[0], "-sp", *products[1:], "-op", str(out), "--dem", str(dem), "--dem-vertical", "ellipsoid")
+    assert res.returncode == 0, res.stderr
+    report = json.loads(Path(str(out) + ".coreg.json").read_text())
+    assert len(report["secondaries"]) == 2
+    for rec in report["secondaries"]:
+        for key in (
+            "method",
+            "gcps_found",
+            "gcps_kept",
+            "residual_rms_azimuth_px",
+            "residual_rms_range_px",
+            "mean_offset_azimuth_px",
+            "mean_offset_range_px",
+            "polynomial",
+        ):
+            assert key in rec
+    stack = xr.open_zarr(out, consolidated=False)["data"]
+    assert stack.sizes["date"] == 3 and stack.dtype == np.complex64
+    # plain GeoTIFF pair: a real raster and a copy shifted by (2, -3) pixels
+    src = shared_path("sentinel1", "pyrosar", "S1A__IW___A_20150309T173017_VV_grd_mli_geo_norm_db.tif")
+    with rasterio.open(src) as ds:
+        arr = ds.read(1).astype(np.float32)
+        profile = ds.profile | {"dtype": "float32", "nodata": None}
+    arr = np.where(arr == -99, np.nanmedian(arr[arr != -99]), arr)
+    a, b = tmp_path / "a.tif", tmp_path / "b.tif"
+    for path, data in ((a, arr), (b, np.roll(arr, (2, -3), axis=(0, 1)))):
+        with rasterio.open(path, "w", **profile) as dst:
+            dst.write(data, 1)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("nb_gcp: 30\ncoarseRegistrationWindowWidth: 64\ncoarseRegistrationWindowHeight: 64\n")
+    res = _cli("coregister", "-pp", str(a), "-sp", str(b), "-op", str(tmp_path / "out.tif"), "-ct", "cross_corr", "-cp", str(cfg))
+    assert res.returncode == 0, res.stderr
+    rec = json.loads((tmp_path / "out.tif.coreg.json").read_text())["secondaries"][0]
+    assert rec["mean_offset_azimuth_px"] == pytest.approx(2.0, abs=0.05) and rec["mean_offset_range_px"] == pytest.approx(-3.0, abs=0.05)
+    with rasterio.open(tmp_path / "out.tif") as ds:
+        assert ds.count == 2 and ds.crs is not None
+
+
+def test_cli_bad_input(tmp_path: Path) -> None:
+    demo = _cli("--quiet", "demo", str(tmp_path / "demo"), "--lines", "64", "--samples", "64", "--dates", "2")
+    products = demo.stdout.split()
+    cases = [
+        (["-pp", products[0], "-sp", products[1], "-op", str(tmp_path / "o.zarr")], "dem_assisted needs --dem"),
+        (["-pp", products[0], "-sp", products[1], "-op", str(tmp_path / "o.zarr"), "-ct", "stack", "--pol", "HH"], "has no HH"),
+        (
+            [
+                "-pp",
+                products[0],
+                "-sp",
+                str(next(shared_path("envisat", "pyrosar").glob("*.N1"))),
+                "-op",
+                str(tmp_path / "o.zarr"),
+                "-ct",
+                "stack",
+            ],
+            "different sensors",
+        ),
+    ]
+    rome = shared_path("sentinel1", "sarsen", "S1B_IW_GRDH_1SDV_20211223T051122_20211223T051147_030148_039993_5371.SAFE")
+    cases.append(
+        (
+            [
+                "-pp",
+                str(rome),
+                "-sp",
+                str(
+                    shared_path("sentinel1", "xarray-sentinel", "S1B_IW_GRDH_1SDV_20210401T052623_20210401T052648_026269_032297_ECC8.SAFE")
+                ),
+                "-op",
+                str(tmp_path / "o.zarr"),
+                "-ct",
+                "stack",
+            ],
+            "does not overlap",
+        )
+    )
+    for args, message in cases:
+        res = _cli("coregister", *args)
+        lines = res.stderr.strip().splitlines()
+        assert res.returncode == 1 and len(lines) == 1 and message in lines[0], res.stderr
+    assert not (tmp_path / "o.zarr").exists()
