@@ -18,7 +18,7 @@ import numpy as np
 import xarray as xr
 from odc.geo.geobox import GeoBox
 
-from ..model import SPEED_OF_LIGHT, Acquisition
+from ..model import Acquisition
 from .dem import DEM
 from .ellipsoid import ellipsoid_normal, lonlat_to_ecef
 from .geocode import _map_lonlat
@@ -29,8 +29,8 @@ LAYOVER, SHADOW = 1, 2
 NAMES = ("height", "incidence_angle", "local_incidence_angle", "los_east", "los_north", "los_up", "los_azimuth", "layover_shadow")
 
 
-def _layers(lon: np.ndarray, lat: np.ndarray, sensor: np.ndarray, dem: DEM) -> np.ndarray:
-    h, grad = _dem_height_and_gradient(dem, lon, lat)
+def _layers(lon: np.ndarray, lat: np.ndarray, sensor: np.ndarray, dem: DEM, outside: str = "raise") -> np.ndarray:
+    h, grad = _dem_height_and_gradient(dem, lon, lat, outside)
     p = lonlat_to_ecef(lon, lat, h)
     look = sensor - p
     look /= np.linalg.norm(look, axis=-1, keepdims=True)
@@ -110,7 +110,7 @@ def geometry_layers(
         h = dem.height(lon, lat, outside="nan")
         res = geo2rdr(acq, lon, lat, np.nan_to_num(h), swath=sw.name)
         sensor = _state(orbit, orbit.seconds(res.azimuth_time))[0]
-        out = _layers(lon, lat, sensor, dem if np.isfinite(h).all() else _NanSafeDEM(dem))
+        out = _layers(lon, lat, sensor, dem, outside="nan")
         out[:, ~np.isfinite(h)] = np.nan
         return out
 
@@ -120,14 +120,4 @@ def geometry_layers(
     )
 
 
-class _NanSafeDEM(DEM):
-    """A DEM view that returns NaN (instead of raising) off its extent."""
-
-    def __init__(self, dem: DEM) -> None:
-        super().__init__(dem.heights, dem.transform, dem.crs, dem.source, dem.source_vertical)
-
-    def height(self, lon, lat, outside="nan"):
-        return DEM.height(self, lon, lat, outside="nan")
-
-
-__all__ = ["LAYOVER", "SHADOW", "SPEED_OF_LIGHT", "geometry_layers"]
+__all__ = ["LAYOVER", "SHADOW", "geometry_layers"]

@@ -232,10 +232,11 @@ def geo2rdr(
     return Geo2RdrResult(orbit.datetimes(out[0]), out[1], out[2], out[4], out[5], out[6] > 0.5)
 
 
-def _dem_height_and_gradient(dem: DEM, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """DEM height (m) and its ECEF gradient (horizontal, m/m) at (lon, lat), by central differences."""
+def _dem_height_and_gradient(dem: DEM, lon: np.ndarray, lat: np.ndarray, outside: str = "raise") -> tuple[np.ndarray, np.ndarray]:
+    """DEM height (m) and its ECEF gradient (horizontal, m/m) at (lon, lat), by central differences;
+    points off the DEM raise (``outside="raise"``) or give NaN heights."""
     step = 1e-5  # deg, ~1 m
-    h = dem.height(lon, lat)
+    h = dem.height(lon, lat, outside=outside)  # type: ignore[arg-type]
     dh_dlon = (dem.height(lon + step, lat, outside="nan") - dem.height(lon - step, lat, outside="nan")) / (2 * step)
     dh_dlat = (dem.height(lon, lat + step, outside="nan") - dem.height(lon, lat - step, outside="nan")) / (2 * step)
     metres = np.radians(1.0) * 6378137.0

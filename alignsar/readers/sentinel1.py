@@ -29,7 +29,7 @@ from xml.etree.ElementTree import Element
 import numpy as np
 import xarray as xr
 
-from ..errors import CorruptProductError, MissingDataError, ProductError, UnsupportedProductError
+from ..errors import CorruptProductError, MissingDataError, UnsupportedProductError
 from ..model import (
     Acquisition,
     Burst,
@@ -48,14 +48,6 @@ from ._xml import floats, parse_xml, text
 
 SUPPORTED_MODES = ("IW", "EW", "SM")
 _MANIFEST = "manifest.safe"
-
-
-def is_sentinel1(path: str | os.PathLike[str]) -> bool:
-    """Cheap check: a SAFE folder / zip whose name or manifest says Sentinel-1."""
-    name = os.path.basename(os.fspath(path).rstrip("/"))
-    return name.upper().startswith(("S1A_", "S1B_", "S1C_", "S1D_")) and (
-        name.upper().endswith((".SAFE", ".ZIP", ".SAFE.ZIP")) or os.path.isdir(path)
-    )
 
 
 class Sentinel1Source(ProductSource):
@@ -396,4 +388,4 @@ def open_sentinel1(path: str | os.PathLike[str]) -> Acquisition:
     )
 
 
-__all__ = ["ProductError", "Sentinel1Source", "is_sentinel1", "open_sentinel1", "parse_noise"]
+__all__ = ["Sentinel1Source", "open_sentinel1", "parse_noise"]
