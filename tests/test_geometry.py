@@ -116,7 +116,7 @@ def test_geoid_changes_slant_range_as_expected() -> None:
     acq = alignsar.open_product(shared_path(*ROME_GRD))
     dem = open_dem(shared_path(*ROME_DEM), geoid=shared_path(*GEOID))
     rows, cols = np.mgrid[10:350:40, 10:350:40]
-    x, y = dem.transform * (cols + 0.5, rows + 0.5)
+    x, y = dem.transform @ (cols + 0.5, rows + 0.5)
     h_ell = dem.heights[rows, cols].astype(float)
     n = geoid_undulation(x, y, "egm96", shared_path(*GEOID))
     right = geo2rdr(acq, x, y, h_ell)
@@ -139,7 +139,7 @@ def test_rdr2geo_geo2rdr_round_trip_over_relief() -> None:
     dem = open_dem(shared_path(*ROME_DEM), geoid=shared_path(*GEOID))
     # radar pixels whose ground lies on the DEM: project DEM points, take the pixels around them
     rows, cols = np.mgrid[40:320:35, 40:320:35]
-    x, y = dem.transform * (cols + 0.5, rows + 0.5)
+    x, y = dem.transform @ (cols + 0.5, rows + 0.5)
     seed = geo2rdr(acq, x, y, dem.heights[rows, cols])
     line, pixel = np.round(seed.line) + 0.25, np.round(seed.pixel) - 0.4
     ground = rdr2geo(acq, line, pixel, dem=dem)

@@ -52,7 +52,7 @@ class DEM:
             x, y = lon, lat
         else:
             x, y = pyproj.Transformer.from_crs(4326, horizontal, always_xy=True).transform(lon, lat)
-        col, row = ~self.transform * (np.asarray(x), np.asarray(y))
+        col, row = ~self.transform @ (np.asarray(x), np.asarray(y))
         return np.asarray(row) - 0.5, np.asarray(col) - 0.5  # pixel-centre indices
 
     def height(self, lon: npt.ArrayLike, lat: npt.ArrayLike, outside: Literal["raise", "nan"] = "raise") -> np.ndarray:
@@ -77,7 +77,7 @@ class DEM:
         ny, nx = self.shape
         cols = np.r_[np.linspace(0, nx, 20), np.full(20, nx), np.linspace(nx, 0, 20), np.zeros(20)]
         rows = np.r_[np.zeros(20), np.linspace(0, ny, 20), np.full(20, ny), np.linspace(ny, 0, 20)]
-        x, y = self.transform * (cols, rows)
+        x, y = self.transform @ (cols, rows)
         horizontal = self.crs.sub_crs_list[0] if self.crs.is_compound else self.crs
         lon, lat = pyproj.Transformer.from_crs(horizontal, 4326, always_xy=True).transform(x, y)
         return shapely.Polygon(np.column_stack([lon, lat]))
@@ -170,7 +170,7 @@ def open_dem(
         raise GeometryError(path, f"unsupported DEM vertical reference {vertical!r}")
     if vertical != "ellipsoid":
         rows, cols = np.mgrid[0 : data.shape[0], 0 : data.shape[1]]
-        x, y = transform * (cols + 0.5, rows + 0.5)
+        x, y = transform @ (cols + 0.5, rows + 0.5)
         horizontal = crs.sub_crs_list[0] if crs.is_compound else crs
         lon, lat = pyproj.Transformer.from_crs(horizontal, 4326, always_xy=True).transform(x, y)
         data = (data + geoid_undulation(lon, lat, vertical, geoid)).astype(np.float32)

@@ -61,7 +61,7 @@ def default_geobox(acq: Acquisition, resolution: float = 10.0, crs: Any = None, 
 def _map_lonlat(geobox: GeoBox, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     affine = geobox.affine
     rr, cc = np.meshgrid(rows + 0.5, cols + 0.5, indexing="ij")
-    x, y = affine * (cc, rr)
+    x, y = affine @ (cc, rr)
     crs = pyproj.CRS.from_user_input(geobox.crs.to_wkt())
     if crs.is_geographic:
         return np.asarray(x), np.asarray(y)
@@ -227,7 +227,7 @@ def geocode(
         if acq is None or geobox is None:
             raise ConfigError(None, "oversample > 1 needs acq= and geobox= to build the finer lookup table")
         fine_box = GeoBox(
-            (geobox.shape[0] * oversample, geobox.shape[1] * oversample), geobox.affine * geobox.affine.scale(1 / oversample), geobox.crs
+            (geobox.shape[0] * oversample, geobox.shape[1] * oversample), geobox.affine @ geobox.affine.scale(1 / oversample), geobox.crs
         )
         fine = geocode(data, lookup_table(acq, fine_box, dem, swath=lut.attrs.get("swath")), method, taps=taps)
         out = fine.coarsen(y=oversample, x=oversample).reduce(np.mean)

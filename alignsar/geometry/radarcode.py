@@ -109,7 +109,7 @@ def radarcode(
 
     def to_rowcol(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x, y = to_raster.transform(lon, lat)
-        col, row = inverse * (np.asarray(x), np.asarray(y))
+        col, row = inverse @ (np.asarray(x), np.asarray(y))
         return np.asarray(row) - 0.5, np.asarray(col) - 0.5
 
     def block(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:

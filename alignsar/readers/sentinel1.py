@@ -72,6 +72,8 @@ class Sentinel1Source(ProductSource):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", category=rasterio.errors.NotGeoreferencedWarning)
+                # 2048-sample chunks across full-width TIFF strips are deliberate (window reads)
+                warnings.filterwarnings("ignore", message="The specified chunks separate the stored chunks")
                 with rasterio.open(path) as ds:
                     itemsize = np.dtype(ds.dtypes[0] if ds.dtypes[0] != "complex_int16" else "complex64").itemsize
                 # ~8 MB chunks, 2048 samples wide, so that windows (geocoding, chips) read little

@@ -34,7 +34,7 @@ from alignsar.geometry import open_dem
 dem = open_dem(DEM, geoid=GEOID)
 f = SIZE / dem.heights.shape[0]
 h = zoom(dem.heights.astype(np.float64), f, order=1).astype(np.float32)
-t = dem.transform * Affine.scale(1 / f)
+t = dem.transform @ Affine.scale(1 / f)
 profile = dict(driver="GTiff", height=h.shape[0], width=h.shape[1], count=1, dtype="float32", crs="EPSG:4326",
                transform=t, tiled=True, blockxsize=512, blockysize=512, compress="deflate")
 with rasterio.open(OUT, "w", **profile) as dst:
