@@ -257,3 +257,22 @@ def test_cli_bad_input(tmp_path: Path) -> None:
         lines = res.stderr.strip().splitlines()
         assert res.returncode == 1 and len(lines) == 1 and message in lines[0], res.stderr
     assert not (tmp_path / "o.zarr").exists()
+
+
+def test_cross_corr_on_detected_multilooked_pair(pair) -> None:  # noqa: ANN001
+    """GRD-like data: intensities multilooked 2 x 2, no phase: amplitude correlation."""
+    from scipy.ndimage import uniform_filter
+
+    from alignsar.coregistration import coregister_rasters
+
+    scene, _ = pair
+    p, s = scene.acquisitions
+    ip = uniform_filter(np.abs(p.measurement("VV").values.astype(np.complex128)) ** 2, 2)
+    is_ = uniform_filter(np.abs(s.measurement("VV").values.astype(np.complex128)) ** 2, 2)
+    cfg = CoregConfig.defaults("GRD")
+    cfg.nb_gcp, cfg.coarseRegistrationWindowWidth, cfg.coarseRegistrationWindowHeight = 300, 64, 64
+    res = coregister_rasters(xr.DataArray(ip, dims=("y", "x"), name="p"), xr.DataArray(is_, dims=("y", "x"), name="s"), cfg)
+    rmse = _rmse_vs_truth(res, scene.truth[1])
+    print(f"cross_corr on detected 2x2-multilooked data (300 GCPs of 64 px): RMSE {rmse[0]:.4f} / {rmse[1]:.4f} px")
+    assert max(rmse) < 0.08
+    assert res.data.dims == ("y", "x") and np.isfinite(res.data.values[20:-20, 20:-20]).all()
