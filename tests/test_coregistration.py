@@ -259,7 +259,7 @@ def test_cli_bad_input(tmp_path: Path) -> None:
     assert not (tmp_path / "o.zarr").exists()
 
 
-def test_cross_corr_on_detected_multilooked_pair(pair) -> None:  # noqa: ANN001
+def test_cross_corr_on_detected_multilooked_pair(pair) -> None:
     """GRD-like data: intensities multilooked 2 x 2, no phase: amplitude correlation."""
     from scipy.ndimage import uniform_filter
 
