@@ -14,10 +14,13 @@ Sign: offsets are secondary minus primary position (a feature at primary (l, p) 
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import scipy.fft as sfft
 
 from ..geometry.radarcode import read_window
 from .config import CoregConfig
@@ -47,11 +50,11 @@ def _dft_matrix(n: int, positions: np.ndarray) -> np.ndarray:
 def oversample(window: np.ndarray, factor: int = 2) -> np.ndarray:
     """Band-limited (FFT zero-padding) oversampling of a complex window by ``factor`` per axis."""
     n, m = window.shape
-    spec = np.fft.fftshift(np.fft.fft2(window))
+    spec = sfft.fftshift(sfft.fft2(window))
     out = np.zeros((n * factor, m * factor), dtype=np.complex128)
     r0, c0 = (n * factor - n) // 2, (m * factor - m) // 2
     out[r0 : r0 + n, c0 : c0 + m] = spec
-    return np.fft.ifft2(np.fft.ifftshift(out)) * factor**2
+    return sfft.ifft2(sfft.ifftshift(out)) * factor**2
 
 
 def correlate_detected(primary: np.ndarray, secondary: np.ndarray, upsample: int = 128, factor: int = 2) -> tuple[float, float, float]:
@@ -79,18 +82,26 @@ def correlate(primary: np.ndarray, secondary: np.ndarray, upsample: int = 128) -
     energy = np.sqrt(np.sum(np.abs(p) ** 2) * np.sum(np.abs(s) ** 2))
     if energy == 0 or not np.isfinite(energy):
         return np.nan, np.nan, 0.0
-    cross = np.conj(np.fft.fft2(p)) * np.fft.fft2(s)
-    corr = np.fft.ifft2(cross)
+    cross = np.conj(sfft.fft2(p)) * sfft.fft2(s)
+    corr = sfft.ifft2(cross)
     n, m = corr.shape
     i, j = np.unravel_index(np.argmax(np.abs(corr)), corr.shape)
     d0 = np.array([i if i <= n // 2 else i - n, j if j <= m // 2 else j - m], dtype=float)
-    # fine grid of +-1.5 px around the integer peak
-    half = int(np.ceil(1.5 * upsample))
-    grid = np.arange(-half, half + 1) / upsample
-    rows = _dft_matrix(n, d0[0] + grid)
-    cols = _dft_matrix(m, d0[1] + grid)
-    fine = np.abs(rows @ cross @ cols.T) / (n * m)
-    a, b = np.unravel_index(np.argmax(fine), fine.shape)
+    # refine around the integer peak in two stages (the matrix DFT cost grows with the points
+    # evaluated): 1/16 px over +-1 px, then 1 / upsample px over +-1.5 / 16 px, then a parabola
+    d = d0.copy()
+    fine = np.zeros((1, 1))
+    a = b = 0
+    step = 1.0
+    for factor, radius in ((16, 1.0), (upsample, 1.5 / 16)):
+        half = int(np.ceil(radius * factor))
+        grid = np.arange(-half, half + 1) / factor
+        rows = _dft_matrix(n, d[0] + grid)
+        cols = _dft_matrix(m, d[1] + grid)
+        fine = np.abs(rows @ cross @ cols.T) / (n * m)
+        a, b = np.unravel_index(np.argmax(fine), fine.shape)
+        d = d + np.array([grid[a], grid[b]])
+        step = 1.0 / factor
 
     def vertex(fm: float, f0: float, fp: float) -> float:
         den = fm - 2 * f0 + fp
@@ -98,7 +109,7 @@ def correlate(primary: np.ndarray, secondary: np.ndarray, upsample: int = 128) -
 
     da_ = vertex(fine[a - 1, b], fine[a, b], fine[a + 1, b]) if 0 < a < fine.shape[0] - 1 else 0.0
     db_ = vertex(fine[a, b - 1], fine[a, b], fine[a, b + 1]) if 0 < b < fine.shape[1] - 1 else 0.0
-    d = d0 + (np.array([a, b]) - half + np.array([da_, db_])) / upsample
+    d = d + np.array([da_, db_]) * step
     return float(d[0]), float(d[1]), float(fine[a, b] / energy)
 
 
@@ -133,13 +144,14 @@ def measure_gcps(primary: Any, secondary: Any, cfg: CoregConfig, prior: Any = No
         pred_l, pred_p = lines.astype(float), pixels.astype(float)
     else:
         pred_l, pred_p = prior(lines.astype(float), pixels.astype(float))
-    # read primary and secondary in bands of GCP rows (bounded memory)
-    for row in np.unique(lines):
+
+    # GCP rows are read as bands (bounded memory) and processed in threads (FFTs and BLAS release the GIL)
+    def do_row(row: float) -> None:
         sel = np.flatnonzero(lines == row)
         r0 = int(row) - h // 2
         band_p, b_r0, b_c0 = read_window(primary, np.array([r0, r0 + h - 1], float), np.array([0, primary.shape[1] - 1], float), margin=0)
         if band_p.shape[0] < h:
-            continue
+            return
         for idx in sel:
             c0 = int(pixels[idx]) - w // 2
             win_p = band_p[r0 - b_r0 : r0 - b_r0 + h, c0 - b_c0 : c0 - b_c0 + w]
@@ -163,6 +175,9 @@ def measure_gcps(primary: Any, secondary: Any, cfg: CoregConfig, prior: Any = No
                 dl[idx], dp[idx], q[idx] = cur_l, cur_p, quality
                 if change < cfg.gcpTolerance:
                     break
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        list(pool.map(do_row, np.unique(lines)))
     return GCPTable(lines.astype(float), pixels.astype(float), dl, dp, q)
 
 
