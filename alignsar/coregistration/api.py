@@ -8,7 +8,9 @@ offset field used, and a :class:`QualityRecord`.
   ``demAssistedRefinement: constant`` a constant correction estimated by cross-correlation (the
   median GCP residual about the geometric offsets) is added.
 - ``cross_corr``: GCP offsets by cross-correlation, warp polynomial with statistical outlier
-  rejection; the geometric (``stack``) offsets are the prior when both inputs are acquisitions.
+  rejection; the geometric offsets (with the DEM when given) are the prior. Complex slant-range data
+  are correlated coherently after flattening each window by the interferometric phase the prior
+  predicts (most precise); other data by intensity (complex data oversampled 2x before detection).
 - ``stack``: geometric offsets from orbits only (constant height: the mean DEM height or 0).
 - ``geocode``: both acquisitions geocoded onto one map grid through their lookup tables.
 
@@ -19,6 +21,7 @@ complex kernels (debursted detected data work).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -93,9 +96,19 @@ def _check_pair(primary: Acquisition, secondary: Acquisition, pol: str) -> None:
         raise GeometryError(secondary.source_path, "secondary does not overlap the primary")
 
 
-def _cross_corr_field(p_img: xr.DataArray, s_img: xr.DataArray, cfg: CoregConfig, prior: Any, record: QualityRecord) -> OffsetField:
+def _cross_corr_field(
+    p_img: xr.DataArray, s_img: xr.DataArray, cfg: CoregConfig, prior: Any, record: QualityRecord, phase: Any = None
+) -> OffsetField:
     """GCP offsets by cross-correlation, warp polynomial, quality fields filled in."""
-    gcps = measure_gcps(p_img.data, s_img.data, cfg, prior=prior)
+    gcps = measure_gcps(p_img.data, s_img.data, cfg, prior=prior, phase=phase)
+    record.notes.append("coherent correlation of geometrically flattened complex windows" if phase is not None else "intensity correlation")
+    base_l = base_p = 0.0
+    if prior is not None:
+        # the warp models what the geometry does not: fit the GCP offsets relative to the prior
+        pl, pp = prior(gcps.line, gcps.pixel)
+        base_l, base_p = pl - gcps.line, pp - gcps.pixel
+        gcps = dataclasses.replace(gcps, offset_azimuth=gcps.offset_azimuth - base_l, offset_range=gcps.offset_range - base_p)
+        record.notes.append("warp polynomial fitted to the offsets relative to the geometric prior and added to it")
     try:
         fit = fit_warp(gcps, cfg, p_img.shape)
     except ValueError as exc:
@@ -110,8 +123,18 @@ def _cross_corr_field(p_img: xr.DataArray, s_img: xr.DataArray, cfg: CoregConfig
         "azimuth": fit.coef_azimuth.tolist(),
         "range": fit.coef_range.tolist(),
         "terms": "l^(d-j) p^j for d = 0..order, j = 0..d, with l = line / scale[0], p = pixel / scale[1]",
+        "relative_to": "geometric prior" if prior is not None else "identity",
     }
-    return polynomial_offsets(p_img.shape, fit.coef_azimuth, fit.coef_range, fit.order, fit.scale)
+    warp = polynomial_offsets(p_img.shape, fit.coef_azimuth, fit.coef_range, fit.order, fit.scale)
+    if prior is None:
+        return warp
+
+    def combined(lines: np.ndarray, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        sl, sp = prior(lines, pixels)
+        wl, wp = warp.evaluate(lines, pixels)
+        return sl + (wl - lines), sp + (wp - pixels)
+
+    return OffsetField(p_img.shape, combined)
 
 
 def coregister_rasters(primary: xr.DataArray, secondary: xr.DataArray, config: CoregConfig | None = None) -> CoregResult:
@@ -174,11 +197,20 @@ def coregister(
 
     if method in ("dem_assisted", "stack", "cross_corr"):
         height = float(np.nanmean(dem.heights)) if (dem is not None and method == "stack") else 0.0
-        field = geometric_offsets(primary, secondary, dem=dem if method == "dem_assisted" else None, height=height, swath=swath)
+        field = geometric_offsets(
+            primary, secondary, dem=dem if method in ("dem_assisted", "cross_corr") else None, height=height, swath=swath
+        )
+    phase = None
+    if np.iscomplexobj(p_img.dtype.type(0)) and primary.swath(swath).grid.projection == "slant_range":
+        # coherent correlation after flattening each window by the geometric phase of the prior
+
+        def phase(lines: np.ndarray, pixels: np.ndarray, sec_lines: np.ndarray, sec_pixels: np.ndarray) -> np.ndarray:
+            return geometric_phase(primary, secondary, lines, pixels, sec_lines, sec_pixels, swath)
+
     if method == "cross_corr":
-        field = _cross_corr_field(p_img, s_img, cfg, field.evaluate, record)
+        field = _cross_corr_field(p_img, s_img, cfg, field.evaluate, record, phase)
     elif method == "dem_assisted" and cfg.demAssistedRefinement == "constant":
-        gcps = measure_gcps(p_img.data, s_img.data, cfg, prior=field.evaluate)
+        gcps = measure_gcps(p_img.data, s_img.data, cfg, prior=field.evaluate, phase=phase)
         ok = gcps.found & (gcps.quality >= cfg.minCoherence)
         if ok.sum() >= 3:
             pl, pp = field.evaluate(gcps.line[ok], gcps.pixel[ok])

@@ -128,10 +128,15 @@ def gcp_grid(shape: tuple[int, int], n: int, window: tuple[int, int]) -> tuple[n
     return ll.ravel(), pp.ravel()
 
 
-def measure_gcps(primary: Any, secondary: Any, cfg: CoregConfig, prior: Any = None, mask: np.ndarray | None = None) -> GCPTable:
+def measure_gcps(
+    primary: Any, secondary: Any, cfg: CoregConfig, prior: Any = None, mask: np.ndarray | None = None, phase: Any = None
+) -> GCPTable:
     """Cross-correlate windows at the GCP grid. ``primary`` / ``secondary``: 2-D arrays (numpy or
-    dask; complex for coherent correlation). ``prior(lines, pixels) -> (sec_lines, sec_pixels)``:
-    predicted secondary positions (identity when None). ``mask``: GCPs to use (``onlyGCPsOnLand``)."""
+    dask). ``prior(lines, pixels) -> (sec_lines, sec_pixels)``: predicted secondary positions
+    (identity when None). ``mask``: GCPs to use (``onlyGCPsOnLand``). Complex data: with
+    ``phase(lines, pixels, sec_lines, sec_pixels)`` (the interferometric phase the geometry predicts,
+    rad) the secondary window is flattened by it and correlated coherently (most precise); without,
+    the 2x-oversampled intensities are correlated (insensitive to fringes)."""
     h, w = cfg.coarseRegistrationWindowHeight, cfg.coarseRegistrationWindowWidth
     lines, pixels = gcp_grid(primary.shape, cfg.nb_gcp, (h, w))
     if mask is not None:
@@ -164,7 +169,14 @@ def measure_gcps(primary: Any, secondary: Any, cfg: CoregConfig, prior: Any = No
                 win_s, _, _ = read_window(secondary, np.array([sl0, sl0 + h - 1], float), np.array([sp0, sp0 + w - 1], float), margin=0)
                 if win_s.shape != win_p.shape:
                     break
-                if np.iscomplexobj(win_p):
+                if np.iscomplexobj(win_p) and phase is not None:
+                    # the phase needs the prior mapping pixel by pixel: a slant range error of 1 px is
+                    # ~1000 rad, so only an exact geometric mapping gives the right fringe gradient
+                    wl, wp = np.meshgrid(np.arange(r0, r0 + h, dtype=float), np.arange(c0, c0 + w, dtype=float), indexing="ij")
+                    ps_l, ps_p = prior(wl, wp) if prior is not None else (wl + cur_l, wp + cur_p)
+                    flat = np.exp(1j * phase(wl, wp, ps_l, ps_p))
+                    d_l, d_p, quality = correlate(win_p, win_s * flat, cfg.upsampleFactor)
+                elif np.iscomplexobj(win_p):
                     d_l, d_p, quality = correlate_detected(win_p, win_s, cfg.upsampleFactor)
                 else:
                     d_l, d_p, quality = correlate(win_p, win_s, cfg.upsampleFactor)

@@ -30,8 +30,10 @@ def rmse(field, truth: xr.Dataset, margin: int = 64) -> tuple[float, float]:
     ll, pp = np.meshgrid(np.arange(n0, dtype=float), np.arange(n1, dtype=float), indexing="ij")
     ok = truth["samples"].values > 0
     ok[:margin], ok[-margin:], ok[:, :margin], ok[:, -margin:] = False, False, False, False
-    return (float(np.sqrt(np.mean((sl - ll - truth["offset_azimuth"].values)[ok] ** 2))),
-            float(np.sqrt(np.mean((sp - pp - truth["offset_range"].values)[ok] ** 2))))
+    return (
+        float(np.sqrt(np.mean((sl - ll - truth["offset_azimuth"].values)[ok] ** 2))),
+        float(np.sqrt(np.mean((sp - pp - truth["offset_range"].values)[ok] ** 2))),
+    )
 
 
 def multilook(intensity: np.ndarray) -> np.ndarray:
@@ -47,7 +49,9 @@ def main() -> None:
     args = parser.parse_args()
     print(f"{'coherence':>9s} {'data':5s} {'method':28s} {'rmse az':>8s} {'rmse rg':>8s} {'seconds':>8s}")
     for gamma in (0.9, 0.6, 0.3):
-        scene = simulate_scene(SceneConfig(lines=args.size, samples=args.size, dates=2, polarizations=("VV",), coherence=gamma, seed=11, relief_m=80.0))
+        scene = simulate_scene(
+            SceneConfig(lines=args.size, samples=args.size, dates=2, polarizations=("VV",), coherence=gamma, seed=11, relief_m=80.0)
+        )
         tm = scene.truth_map
         dem = DEM(tm["dem"].values, Affine.from_gdal(*tm.attrs["transform"]), __import__("pyproj").CRS.from_epsg(tm.attrs["epsg"]))
         p, s = scene.acquisitions
@@ -76,8 +80,15 @@ def main() -> None:
                 dt = time.perf_counter() - t
                 d = -np.asarray(shift)  # skimage returns the shift that registers b onto a
                 ok = truth["samples"].values > 0
-                rows.append((data, "skimage phase_cross_correlation", float(np.sqrt(np.mean((d[0] - truth["offset_azimuth"].values[ok]) ** 2))),
-                             float(np.sqrt(np.mean((d[1] - truth["offset_range"].values[ok]) ** 2))), dt))
+                rows.append(
+                    (
+                        data,
+                        "skimage phase_cross_correlation",
+                        float(np.sqrt(np.mean((d[0] - truth["offset_azimuth"].values[ok]) ** 2))),
+                        float(np.sqrt(np.mean((d[1] - truth["offset_range"].values[ok]) ** 2))),
+                        dt,
+                    )
+                )
         except ImportError:
             print("(scikit-image not installed: peer skipped)")
         for data, name, ra, rr, sec in rows:
