@@ -22,6 +22,7 @@ complex kernels (debursted detected data work).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -200,12 +201,10 @@ def coregister(
         field = geometric_offsets(
             primary, secondary, dem=dem if method in ("dem_assisted", "cross_corr") else None, height=height, swath=swath
         )
+    # complex slant-range data: coherent correlation after flattening each window by the geometric phase
     phase = None
     if np.iscomplexobj(p_img.dtype.type(0)) and primary.swath(swath).grid.projection == "slant_range":
-        # coherent correlation after flattening each window by the geometric phase of the prior
-
-        def phase(lines: np.ndarray, pixels: np.ndarray, sec_lines: np.ndarray, sec_pixels: np.ndarray) -> np.ndarray:
-            return geometric_phase(primary, secondary, lines, pixels, sec_lines, sec_pixels, swath)
+        phase = functools.partial(geometric_phase, primary, secondary, swath=swath)
 
     if method == "cross_corr":
         field = _cross_corr_field(p_img, s_img, cfg, field.evaluate, record, phase)

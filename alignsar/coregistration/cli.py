@@ -97,9 +97,8 @@ def run(args: argparse.Namespace) -> int:
         layers, names, times = [], [], []
         first = None
         for path in args.secondary_path:
-            res = coregister(
-                primary, open_product(path), args.coregistration_type, pol=args.pol, dem=dem, config=cfg, calibration=args.calibration
-            )
+            secondary = open_product(path)
+            res = coregister(primary, secondary, args.coregistration_type, pol=args.pol, dem=dem, config=cfg, calibration=args.calibration)
             if first is None:
                 first = res.primary
                 layers.append(first)
@@ -107,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
                 times.append(primary.start_time)
             layers.append(res.data)
             names.append(res.quality.secondary)
-            times.append(open_product(path).start_time)
+            times.append(secondary.start_time)
             records.append(res.quality.to_dict())
         if str(out).lower().endswith((".tif", ".tiff")):
             _write_tif(out, layers, None)

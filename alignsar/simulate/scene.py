@@ -441,10 +441,8 @@ def simulate_scene(config: SceneConfig | None = None, progress: Callable[[str], 
         gamma = gamma_tab[class_map]
         a_ref = cfg.azimuth_spacing_m * cfg.ground_range_spacing_m  # flat-terrain ground area of a pixel
         # deformation of the imaged ground, mapped back from the primary grid
-        years = (epochs[k] - epochs[0]) / NS * 1e-9 / (365.25 * 86400)
         with np.errstate(invalid="ignore", divide="ignore"):
             def_k = _fill_nearest(prim[f"def{k}"].reshape(shape) / pcount, pvalid)
-        _ll, _ppx = np.meshgrid(np.arange(shape[0]), np.arange(shape[1]), indexing="ij")
         d_here = def_k[np.clip(np.rint(src_l), 0, shape[0] - 1).astype(int), np.clip(np.rint(src_p), 0, shape[1] - 1).astype(int)]
         w_common = common[pad:-pad, pad:-pad] if k == 0 else _sinc_interp(common, src_l + pad, src_p + pad)
         phase = np.exp(-1j * 4 * np.pi / wavelength * (dr + d_here))
