@@ -1,6 +1,6 @@
 """Coregistration: every acquisition onto one reference grid, with a quality record."""
 
-from .api import METHODS, CoregResult, coregister, coregister_rasters
+from .api import METHODS, CoregResult, coregister, coregister_bursts, coregister_rasters
 from .config import CoregConfig
 from .offsets import OffsetField, geometric_offsets
 from .quality import QualityRecord
@@ -13,6 +13,7 @@ __all__ = [
     "OffsetField",
     "QualityRecord",
     "coregister",
+    "coregister_bursts",
     "coregister_rasters",
     "correlate",
     "fit_warp",

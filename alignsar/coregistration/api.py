@@ -36,6 +36,7 @@ from ..model import Acquisition
 from .config import CoregConfig
 from .offsets import OffsetField, geometric_offsets, polynomial_offsets
 from .quality import QualityRecord
+from .tops import azimuth_ramp, burst_view, deramp, esd_shift, matching_burst, overlap_lines
 from .xcorr import fit_warp, measure_gcps
 
 Method = Literal["dem_assisted", "cross_corr", "stack", "geocode"]
@@ -169,22 +170,44 @@ def coregister(
     config: CoregConfig | None = None,
     calibration: str | None = None,
     geobox: Any = None,
+    burst: int | None = None,
+    azimuth_shift: float = 0.0,
 ) -> CoregResult:
-    """Align ``secondary`` on ``primary`` (see the module docstring)."""
+    """Align ``secondary`` on ``primary`` (see the module docstring).
+
+    TOPS SLC swaths: ``burst`` (primary burst index) is required; the matching secondary burst is
+    deramped, resampled and reramped (:mod:`.tops`). ``azimuth_shift`` (secondary lines) is a
+    constant correction added to the final azimuth offsets (e.g. the ESD estimate of
+    :func:`coregister_bursts`)."""
     if method not in METHODS:
         raise ConfigError("coregistration_type", f"must be one of {METHODS}, got {method!r}")
     pol = (pol or primary.polarizations[0]).upper()
     _check_pair(primary, secondary, pol)
     cfg = config or CoregConfig.defaults(primary.product_type)
     sw = primary.swath(swath)
-    if primary.product_type == "SLC" and sw.grid.is_tops and calibration is None and method != "geocode":
-        raise UnsupportedProductError(
-            primary.source_path,
-            "TOPS SLC bursts need deramping before complex resampling (not supported yet): use calibration='sigma0' or the geocode method",
-        )
+    ramp_p = ramp_s = None
+    notes: list[str] = []
+    if primary.product_type == "SLC" and sw.grid.is_tops and method != "geocode":
+        if burst is None:
+            raise UnsupportedProductError(
+                primary.source_path,
+                "TOPS SLC swaths are coregistered burst by burst: pass burst=k (or use coregister_bursts, or the geocode method)",
+            )
+        s_burst = matching_burst(primary, secondary, swath, burst)
+        if calibration is None:
+            ramp_p, ramp_s = azimuth_ramp(primary, swath, burst), azimuth_ramp(secondary, swath, s_burst)
+            notes.append(f"TOPS burst {burst} on secondary burst {s_burst}: deramped before correlation, deramp / resample / reramp")
+        primary, secondary = burst_view(primary, swath, burst), burst_view(secondary, swath, s_burst)
+        swath = sw.name
+    elif burst is not None:
+        raise UnsupportedProductError(primary.source_path, f"burst={burst} given but {sw.name} is not a TOPS SLC swath")
     p_img = primary.measurement(pol, swath, calibration=calibration)
     s_img = secondary.measurement(pol, swath, calibration=calibration)
     record = QualityRecord(method=method, primary=primary.product_name, secondary=secondary.product_name, resampling=cfg.resampling)
+    record.notes.extend(notes)
+    # images the correlation sees: TOPS bursts deramped (baseband) so that windows can be oversampled
+    p_corr = deramp(p_img, ramp_p) if ramp_p is not None else p_img
+    s_corr = deramp(s_img, ramp_s) if ramp_s is not None else s_img
     if method == "geocode":
         box = geobox if geobox is not None else default_geobox(primary, swath=swath)
         lut_p = lookup_table(primary, box, dem, swath=swath)
@@ -207,9 +230,9 @@ def coregister(
         phase = functools.partial(geometric_phase, primary, secondary, swath=swath)
 
     if method == "cross_corr":
-        field = _cross_corr_field(p_img, s_img, cfg, field.evaluate, record, phase)
+        field = _cross_corr_field(p_corr, s_corr, cfg, field.evaluate, record, phase)
     elif method == "dem_assisted" and cfg.demAssistedRefinement == "constant":
-        gcps = measure_gcps(p_img.data, s_img.data, cfg, prior=field.evaluate, phase=phase)
+        gcps = measure_gcps(p_corr.data, s_corr.data, cfg, prior=field.evaluate, phase=phase)
         ok = gcps.found & (gcps.quality >= cfg.minCoherence)
         if ok.sum() >= 3:
             pl, pp = field.evaluate(gcps.line[ok], gcps.pixel[ok])
@@ -233,16 +256,28 @@ def coregister(
             record.notes.append(f"constant cross-correlation correction ({corr_l:+.4f}, {corr_p:+.4f}) px added to the geometric offsets")
         else:
             record.notes.append("demAssistedRefinement: too few reliable GCPs, geometric offsets used as they are")
+    if azimuth_shift:
+        unshifted = field
+
+        def shifted(lines: np.ndarray, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            sl, sp = unshifted.evaluate(lines, pixels)
+            return sl + azimuth_shift, sp
+
+        field = OffsetField(unshifted.shape, shifted)
+        record.notes.append(f"constant azimuth correction {azimuth_shift:+.5f} lines added")
+    record.burst = burst
     line_s, pixel_s = field.on_grid()
-    values = resample_at(s_img, line_s, pixel_s, cfg.resampling)
+    values = resample_at(s_img, line_s, pixel_s, cfg.resampling, ramp=ramp_s)
     out = xr.DataArray(values, dims=p_img.dims, coords=p_img.coords, name=s_img.name, attrs=dict(s_img.attrs))
     out.attrs.update({"coregistration": method, "resampling": cfg.resampling, "reference_product": primary.product_name})
     record.mean_offset_azimuth_px, record.mean_offset_range_px = field.mean_offset()
     if np.iscomplexobj(p_img.dtype.type(0)):
-        # coherence on a central window, before (integer alignment by the mean offset) and after,
-        # with the geometric (flat-earth + topographic) phase of the offsets removed
+        # coherence on a central window (half the image, at most 1024 x 1024: bounded memory),
+        # before (integer alignment by the mean offset) and after, with the geometric (flat-earth +
+        # topographic) phase of the offsets removed
         n0, n1 = p_img.shape
-        win = (slice(n0 // 4, 3 * n0 // 4), slice(n1 // 4, 3 * n1 // 4))
+        h0, h1 = min(n0 // 2, 1024), min(n1 // 2, 1024)
+        win = (slice(n0 // 2 - h0 // 2, n0 // 2 - h0 // 2 + h0), slice(n1 // 2 - h1 // 2, n1 // 2 - h1 // 2 + h1))
         pa = np.asarray(p_img.data[win])
         after = np.asarray(out.data[win])
         ll, pp = np.meshgrid(np.arange(n0)[win[0]], np.arange(n1)[win[1]], indexing="ij")
@@ -257,3 +292,62 @@ def coregister(
         record.coherence_before = _coherence(pa, sb) if sb.shape == pa.shape else None
         record.coherence_after = _coherence(pa, after)
     return CoregResult(out, field, record, primary=p_img)
+
+
+def coregister_bursts(
+    primary: Acquisition,
+    secondary: Acquisition,
+    method: Method = "dem_assisted",
+    *,
+    pol: str | None = None,
+    swath: str | None = None,
+    dem: DEM | None = None,
+    config: CoregConfig | None = None,
+    bursts: list[int] | None = None,
+    esd: bool = True,
+) -> list[CoregResult]:
+    """Coregister the bursts of a TOPS SLC swath (all by default) and, with ``esd`` and at least two
+    consecutive bursts, refine the azimuth offsets by enhanced spectral diversity on their overlaps:
+    one constant correction for the pair, applied to every burst (see :mod:`.tops`). Each result's
+    quality record carries ``burst`` and ``esd_shift_azimuth_px``."""
+    sw = primary.swath(swath)
+    if not sw.grid.is_tops or primary.product_type != "SLC":
+        raise UnsupportedProductError(primary.source_path, f"{sw.name} is not a TOPS SLC swath")
+    ks = list(range(len(sw.grid.bursts))) if bursts is None else sorted(bursts)
+    kw: dict[str, Any] = {"pol": pol, "swath": sw.name, "dem": dem, "config": config}
+    results = [coregister(primary, secondary, method, burst=k, **kw) for k in ks]
+    pairs = [i for i in range(len(ks) - 1) if ks[i + 1] == ks[i] + 1]
+    if not esd or not pairs:
+        return results
+    overlaps, p_parts, s_parts, ramps = [], [], [], []
+    for i in pairs:
+        k = ks[i]
+        s0, s1 = overlap_lines(sw.grid, k)
+        overlaps.append((slice(0, s0.stop - s0.start), slice(0, s1.stop - s1.start)))
+        for res, sl, j in ((results[i], s0, k), (results[i + 1], s1, k + 1)):
+            p_parts.append(np.asarray(res.primary.data[sl]))
+            s_parts.append(np.asarray(res.data.data[sl]))
+            ramp = azimuth_ramp(primary, sw.name, j)
+            ramps.append(lambda lines, pixels, r=ramp, off=float(sl.start): r(lines + off, pixels))
+    # esd_shift pairs list entries (2m, 2m + 1) as consecutive bursts
+    estimates = [
+        esd_shift(
+            p_parts[2 * m : 2 * m + 2], s_parts[2 * m : 2 * m + 2], ramps[2 * m : 2 * m + 2], [overlaps[m]], sw.grid.azimuth_time_interval
+        )
+        for m in range(len(pairs))
+    ]
+    weights = np.array([max(e.coherence[0], 1e-6) for e in estimates])
+    shift = float(np.average([e.shift_lines for e in estimates], weights=weights))
+    refined = []
+    for k in ks:
+        res = coregister(primary, secondary, method, burst=k, azimuth_shift=shift, **kw)
+        res.quality.esd_shift_azimuth_px = shift
+        res.quality.notes.append(
+            "ESD over "
+            + ", ".join(
+                f"bursts {ks[i]}-{ks[i] + 1}: {e.shift_lines:+.5f} lines (coh {e.coherence[0]:.2f})"
+                for i, e in zip(pairs, estimates, strict=True)
+            )
+        )
+        refined.append(res)
+    return refined

@@ -14,7 +14,8 @@ class QualityRecord:
     Offsets are secondary minus primary position, in pixels of the secondary raster (azimuth =
     lines, range = samples). Residual RMS: of the kept GCPs about the fitted warp (cross-correlation
     methods). Coherence before / after: sample coherence of the pair (complex data) before any
-    resampling (integer alignment) and after coregistration.
+    resampling (integer alignment) and after coregistration. TOPS: ``burst`` is the primary burst,
+    ``esd_shift_azimuth_px`` the enhanced-spectral-diversity azimuth correction applied (lines).
     """
 
     method: str
@@ -30,6 +31,8 @@ class QualityRecord:
     polynomial: dict[str, Any] | None = None
     coherence_before: float | None = None
     coherence_after: float | None = None
+    burst: int | None = None
+    esd_shift_azimuth_px: float | None = None
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:

@@ -13,6 +13,7 @@ blocks onto the target (consistent multilooking).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 import dask.array as da
@@ -180,14 +181,29 @@ def _rows_of(data: xr.DataArray, lines: np.ndarray) -> np.ndarray:
     return np.interp(lines, coord, np.arange(coord.size), left=np.nan, right=np.nan)
 
 
-def resample_at(data: xr.DataArray, lines: Any, pixels: Any, method: Method = "bilinear", *, taps: int = 16) -> da.Array:
+def resample_at(
+    data: xr.DataArray,
+    lines: Any,
+    pixels: Any,
+    method: Method = "bilinear",
+    *,
+    taps: int = 16,
+    ramp: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+) -> da.Array:
     """Lazy samples of a radar-grid DataArray (``line`` / ``pixel`` coordinates = raster indices) at
     fractional raster (line, pixel) positions given as equally shaped 2-D (dask or numpy) arrays;
     NaN where a position is NaN or off the data. Chunks follow ``lines``; each chunk reads only the
-    window of ``data`` it needs."""
+    window of ``data`` it needs.
+
+    ``ramp(lines, pixels)`` (rad), for complex data whose spectrum is not centred on zero (TOPS
+    bursts): each window is multiplied by ``exp(-1j ramp)`` before interpolation and every sample
+    by ``exp(+1j ramp)`` at its own position after (deramp, interpolate, reramp)."""
     if method not in ("nearest", "bilinear", "bicubic", "sinc", "cubic6"):
         raise ConfigError(None, f"unknown resampling method {method!r}")
     pix0 = float(data["pixel"].values[0])
+    line0 = float(data["line"].values[0])
+    if ramp is not None and not np.all(np.diff(data["line"].values) == 1):
+        raise ConfigError(None, "a ramp needs contiguous lines (one burst, not a debursted mosaic)")
     complex_in = np.iscomplexobj(data.dtype.type(0))
     out_dtype = np.result_type(data.dtype, np.complex64 if complex_in else np.float32)
     src = data.data
@@ -199,7 +215,13 @@ def resample_at(data: xr.DataArray, lines: Any, pixels: Any, method: Method = "b
         window, r0, c0 = read_window(src, rows, cols, margin)
         if window.size == 0:
             return np.full(ln.shape, np.nan, dtype=out_dtype)
-        return sample(window, rows - r0, cols - c0, method, taps).astype(out_dtype)
+        if ramp is None:
+            return sample(window, rows - r0, cols - c0, method, taps).astype(out_dtype)
+        wl = line0 + r0 + np.arange(window.shape[0], dtype=np.float64)
+        wp = pix0 + c0 + np.arange(window.shape[1], dtype=np.float64)
+        window = window * np.exp(-1j * ramp(wl[:, None], wp[None, :]))
+        out = sample(window, rows - r0, cols - c0, method, taps) * np.exp(1j * ramp(rows + line0, px))
+        return out.astype(out_dtype)
 
     lines = lines if isinstance(lines, da.Array) else da.from_array(np.asarray(lines), chunks=CHUNK)
     pixels = pixels if isinstance(pixels, da.Array) else da.from_array(np.asarray(pixels), chunks=lines.chunks)

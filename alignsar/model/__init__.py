@@ -2,6 +2,7 @@
 
 from .acquisition import Acquisition, ProductSource, Swath
 from .calibration import CalibrationLUT, NoiseAzimuthBlock, NoiseRangeVector, ThermalNoise
+from .doppler import DopplerParameters, RangePolynomial
 from .grid import SPEED_OF_LIGHT, Burst, RadarGrid, SlantGroundConversion
 from .orbit import Orbit, OrbitState
 
@@ -10,12 +11,14 @@ __all__ = [
     "Acquisition",
     "Burst",
     "CalibrationLUT",
+    "DopplerParameters",
     "NoiseAzimuthBlock",
     "NoiseRangeVector",
     "Orbit",
     "OrbitState",
     "ProductSource",
     "RadarGrid",
+    "RangePolynomial",
     "SlantGroundConversion",
     "Swath",
     "ThermalNoise",

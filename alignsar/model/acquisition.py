@@ -22,6 +22,7 @@ import xarray as xr
 
 from ..errors import MissingDataError
 from .calibration import CALIBRATIONS, CalibrationLUT, CalibrationName, ThermalNoise, ThermalNoiseMode
+from .doppler import DopplerParameters
 from .grid import SPEED_OF_LIGHT, Burst, RadarGrid
 from .orbit import Orbit
 
@@ -63,6 +64,7 @@ class Swath:
     grid: RadarGrid
     polarizations: tuple[str, ...]
     geolocation: xr.Dataset
+    doppler: DopplerParameters | None = None
 
     @property
     def incidence_angles(self) -> tuple[float, float, float]:

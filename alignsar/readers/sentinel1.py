@@ -34,11 +34,13 @@ from ..model import (
     Acquisition,
     Burst,
     CalibrationLUT,
+    DopplerParameters,
     NoiseAzimuthBlock,
     NoiseRangeVector,
     Orbit,
     ProductSource,
     RadarGrid,
+    RangePolynomial,
     SlantGroundConversion,
     Swath,
     ThermalNoise,
@@ -244,6 +246,22 @@ def parse_bursts(root: Element, name: str) -> tuple[Burst, ...]:
     return tuple(bursts)
 
 
+def parse_doppler(root: Element, name: str) -> DopplerParameters:
+    """Azimuth FM rates, data Doppler centroids and the steering rate (deg/s annotated, rad/s kept).
+    Older IPF versions write the FM rate as ``c0 c1 c2`` elements, newer ones as one polynomial."""
+    fm = []
+    for r in root.iterfind("generalAnnotation/azimuthFmRateList/azimuthFmRate"):
+        poly = r.findtext("azimuthFmRatePolynomial")
+        coef = floats(poly) if poly else [float(text(r, c, name)) for c in ("c0", "c1", "c2")]
+        fm.append(RangePolynomial(_dt(text(r, "azimuthTime", name)), float(text(r, "t0", name)), tuple(coef)))
+    dc = [
+        RangePolynomial(_dt(text(r, "azimuthTime", name)), float(text(r, "t0", name)), tuple(floats(text(r, "dataDcPolynomial", name))))
+        for r in root.iterfind("dopplerCentroid/dcEstimateList/dcEstimate")
+    ]
+    rate = float(text(root, "generalAnnotation/productInformation/azimuthSteeringRate", name, default="0"))
+    return DopplerParameters(fm_rate=tuple(fm), doppler_centroid=tuple(dc), azimuth_steering_rate=float(np.deg2rad(rate)))
+
+
 def parse_slant_ground(root: Element, name: str) -> SlantGroundConversion | None:
     rows = root.findall("coordinateConversion/coordinateConversionList/coordinateConversion")
     if not rows:
@@ -339,6 +357,7 @@ def open_sentinel1(path: str | os.PathLike[str]) -> Acquisition:
     swath_grids: dict[str, RadarGrid] = {}
     swath_pols: dict[str, list[str]] = {}
     geoloc: dict[str, xr.Dataset] = {}
+    doppler: dict[str, DopplerParameters] = {}
     orbit: Orbit | None = None
     frequency = None
     header: dict[str, str] = {}
@@ -350,6 +369,7 @@ def open_sentinel1(path: str | os.PathLike[str]) -> Acquisition:
         grid = parse_radar_grid(root, name, swath)
         if swath not in swath_grids:
             geoloc[swath] = parse_geolocation_grid(root, name)
+            doppler[swath] = parse_doppler(root, name)
             swath_grids[swath] = dataclasses.replace(grid, bistatic_reference_time=bistatic_reference(grid, geoloc[swath]))
         elif swath_grids[swath].shape != grid.shape:
             raise CorruptProductError(name, f"{swath} polarisations disagree on the raster shape")
@@ -361,7 +381,10 @@ def open_sentinel1(path: str | os.PathLike[str]) -> Acquisition:
             header = {} if ads is None else {child.tag: (child.text or "").strip() for child in ads}
     assert orbit is not None and frequency is not None
 
-    swaths = {s: Swath(name=s, grid=swath_grids[s], polarizations=tuple(swath_pols[s]), geolocation=geoloc[s]) for s in sorted(swath_grids)}
+    swaths = {
+        s: Swath(name=s, grid=swath_grids[s], polarizations=tuple(swath_pols[s]), geolocation=geoloc[s], doppler=doppler[s])
+        for s in sorted(swath_grids)
+    }
     product_name = posixpath.basename(container.root) or os.path.basename(os.path.abspath(path))
     return Acquisition(
         mission="sentinel-1",
