@@ -11,12 +11,18 @@ offset field used, and a :class:`QualityRecord`.
   rejection; the geometric offsets (with the DEM when given) are the prior. Complex slant-range data
   are correlated coherently after flattening each window by the interferometric phase the prior
   predicts (most precise); other data by intensity (complex data oversampled 2x before detection).
+  Complex data with ``applyFineRegistration``: a coherence-maximising fine registration on small
+  windows, pooled over all of them, corrects the warp's constant term (:func:`.xcorr.fine_registration`).
 - ``stack``: geometric offsets from orbits only (constant height: the mean DEM height or 0).
-- ``geocode``: both acquisitions geocoded onto one map grid through their lookup tables.
+- ``geocode``: both acquisitions geocoded onto one map grid through their lookup tables; with
+  ``geocodeRefinement: constant`` the secondary's map shift against the primary is measured by
+  cross-correlation of the geocoded images and removed by shifting its geotransform.
 
 Complex data are resampled with the phase-preserving kernels (6-point cubic convolution or
-truncated sinc); Sentinel-1 TOPS bursts are not deramped yet, so TOPS SLC swaths are refused for the
-complex kernels (debursted detected data work).
+truncated sinc). Sentinel-1 TOPS SLC swaths are coregistered burst by burst (``burst=k``, or all
+bursts with ESD by :func:`coregister_bursts`): bursts are deramped before correlation and
+deramped / resampled / reramped (:mod:`.tops`). Interferometric phases (window flattening,
+coherence) always come from the geometric mapping, never from the fitted warp.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from .config import CoregConfig
 from .offsets import OffsetField, geometric_offsets, polynomial_offsets
 from .quality import QualityRecord
 from .tops import azimuth_ramp, burst_view, deramp, esd_shift, matching_burst, overlap_lines
-from .xcorr import fit_warp, measure_gcps
+from .xcorr import GCPTable, fine_registration, fit_warp, measure_gcps
 
 Method = Literal["dem_assisted", "cross_corr", "stack", "geocode"]
 METHODS: tuple[str, ...] = ("dem_assisted", "cross_corr", "stack", "geocode")
@@ -98,25 +104,63 @@ def _check_pair(primary: Acquisition, secondary: Acquisition, pol: str) -> None:
         raise GeometryError(secondary.source_path, "secondary does not overlap the primary")
 
 
+def _relative(gcps: GCPTable, prior: Any) -> GCPTable:
+    """GCP offsets relative to the prior's (the warp models only what the geometry does not)."""
+    if prior is None:
+        return gcps
+    pl, pp = prior(gcps.line, gcps.pixel)
+    return dataclasses.replace(gcps, offset_azimuth=gcps.offset_azimuth - (pl - gcps.line), offset_range=gcps.offset_range - (pp - gcps.pixel))
+
+
+def _with_prior(prior: Any, warp: OffsetField) -> OffsetField:
+    if prior is None:
+        return warp
+
+    def combined(lines: np.ndarray, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        sl, sp = prior(lines, pixels)
+        wl, wp = warp.evaluate(lines, pixels)
+        return sl + (wl - lines), sp + (wp - pixels)
+
+    return OffsetField(warp.shape, combined)
+
+
 def _cross_corr_field(
     p_img: xr.DataArray, s_img: xr.DataArray, cfg: CoregConfig, prior: Any, record: QualityRecord, phase: Any = None
 ) -> OffsetField:
-    """GCP offsets by cross-correlation, warp polynomial, quality fields filled in."""
+    """GCP offsets by cross-correlation (coarse, then fine registration for complex data when
+    ``applyFineRegistration``), warp polynomial, quality fields filled in."""
     gcps = measure_gcps(p_img.data, s_img.data, cfg, prior=prior, phase=phase)
     record.notes.append("coherent correlation of geometrically flattened complex windows" if phase is not None else "intensity correlation")
-    base_l = base_p = 0.0
     if prior is not None:
-        # the warp models what the geometry does not: fit the GCP offsets relative to the prior
-        pl, pp = prior(gcps.line, gcps.pixel)
-        base_l, base_p = pl - gcps.line, pp - gcps.pixel
-        gcps = dataclasses.replace(gcps, offset_azimuth=gcps.offset_azimuth - base_l, offset_range=gcps.offset_range - base_p)
         record.notes.append("warp polynomial fitted to the offsets relative to the geometric prior and added to it")
     try:
-        fit = fit_warp(gcps, cfg, p_img.shape)
+        fit = fit_warp(_relative(gcps, prior), cfg, p_img.shape)
     except ValueError as exc:
         raise GeometryError(record.secondary, f"cross-correlation failed: {exc}") from exc
     record.gcps_found = int(gcps.found.sum())
+    field = _with_prior(prior, polynomial_offsets(p_img.shape, fit.coef_azimuth, fit.coef_range, fit.order, fit.scale))
     record.gcps_kept = int(fit.kept.sum())
+    if cfg.applyFineRegistration and np.iscomplexobj(p_img.dtype.type(0)):
+        keep = fit.kept
+        fine = fine_registration(p_img.data, s_img.data, gcps.line[keep], gcps.pixel[keep], field.evaluate, cfg, phase, geometry=prior)
+        if fine.windows_used:
+            coarse_field, dl, dp = field, fine.shift_azimuth, fine.shift_range
+
+            def refined(lines: np.ndarray, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                sl, sp = coarse_field.evaluate(lines, pixels)
+                return sl + dl, sp + dp
+
+            field = OffsetField(coarse_field.shape, refined)
+            fit.coef_azimuth[0] += dl
+            fit.coef_range[0] += dp
+            n_good = int((fine.window_coherence >= cfg.coherenceThreshold).sum())
+            record.notes.append(
+                f"fine registration ({cfg.fineRegistrationWindowHeight} x {cfg.fineRegistrationWindowWidth} complex windows, "
+                f"{fine.windows_used} pooled, {n_good} at coherence >= {cfg.coherenceThreshold}): "
+                f"correction ({dl:+.4f}, {dp:+.4f}) px, pooled coherence {fine.coherence:.3f}"
+            )
+        else:
+            record.notes.append("fine registration: no usable window (or peak beyond the search extent), coarse warp kept")
     record.residual_rms_azimuth_px = fit.rms_azimuth
     record.residual_rms_range_px = fit.rms_range
     record.polynomial = {
@@ -127,16 +171,7 @@ def _cross_corr_field(
         "terms": "l^(d-j) p^j for d = 0..order, j = 0..d, with l = line / scale[0], p = pixel / scale[1]",
         "relative_to": "geometric prior" if prior is not None else "identity",
     }
-    warp = polynomial_offsets(p_img.shape, fit.coef_azimuth, fit.coef_range, fit.order, fit.scale)
-    if prior is None:
-        return warp
-
-    def combined(lines: np.ndarray, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        sl, sp = prior(lines, pixels)
-        wl, wp = warp.evaluate(lines, pixels)
-        return sl + (wl - lines), sp + (wp - pixels)
-
-    return OffsetField(p_img.shape, combined)
+    return field
 
 
 def coregister_rasters(primary: xr.DataArray, secondary: xr.DataArray, config: CoregConfig | None = None) -> CoregResult:
@@ -224,6 +259,7 @@ def coregister(
         field = geometric_offsets(
             primary, secondary, dem=dem if method in ("dem_assisted", "cross_corr") else None, height=height, swath=swath
         )
+    geometry = field  # interferometric phases always come from the geometric mapping (see fine_registration)
     # complex slant-range data: coherent correlation after flattening each window by the geometric phase
     phase = None
     if np.iscomplexobj(p_img.dtype.type(0)) and primary.swath(swath).grid.projection == "slant_range":
@@ -281,7 +317,7 @@ def coregister(
         pa = np.asarray(p_img.data[win])
         after = np.asarray(out.data[win])
         ll, pp = np.meshgrid(np.arange(n0)[win[0]], np.arange(n1)[win[1]], indexing="ij")
-        sl, sp = field.evaluate(ll.astype(float), pp.astype(float))
+        sl, sp = geometry.evaluate(ll.astype(float), pp.astype(float))
         phase = geometric_phase(primary, secondary, ll, pp, sl, sp, swath)
         dl, dp = round(record.mean_offset_azimuth_px), round(record.mean_offset_range_px)
         sb = np.asarray(s_img.data[slice(win[0].start + dl, win[0].stop + dl), slice(win[1].start + dp, win[1].stop + dp)])

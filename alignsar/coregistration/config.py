@@ -44,6 +44,7 @@ class CoregConfig:
     fineRegistrationWindowAccAzimuth: int = 16
     fineRegistrationWindowAccRange: int = 16
     fineRegistrationOversampling: int = 16
+    coherenceThreshold: float = 0.6
     demResamplingMethod: str = "BILINEAR_INTERPOLATION"
     resamplingType: str = "CUBIC_CONVOLUTION"
     upsampleFactor: int = 128

@@ -67,10 +67,9 @@ def correlate_detected(primary: np.ndarray, secondary: np.ndarray, upsample: int
     return d_l / factor, d_p / factor, q
 
 
-def correlate(primary: np.ndarray, secondary: np.ndarray, upsample: int = 128) -> tuple[float, float, float]:
-    """Sub-pixel shift (d_line, d_pixel) of ``secondary`` relative to ``primary`` (secondary(x) =
-    primary(x - d)) and the normalised correlation at the peak. Windows of equal shape; complex
-    windows are correlated coherently (use :func:`correlate_detected` when fringes are present)."""
+def cross_spectrum(primary: np.ndarray, secondary: np.ndarray) -> tuple[np.ndarray, float]:
+    """Hann-tapered cross spectrum ``conj(P) S`` of two equally shaped windows and the normalising
+    energy ``sqrt(sum|p|^2 sum|s|^2)`` (real windows are demeaned first)."""
     p = primary.astype(np.complex128)
     s = secondary.astype(np.complex128)
     if not np.iscomplexobj(primary) and not np.iscomplexobj(secondary):
@@ -79,17 +78,18 @@ def correlate(primary: np.ndarray, secondary: np.ndarray, upsample: int = 128) -
     # a Hann taper removes the edge effects of cutting windows (pull towards integer / zero shifts)
     taper = np.outer(np.hanning(p.shape[0]), np.hanning(p.shape[1]))
     p, s = p * taper, s * taper
-    energy = np.sqrt(np.sum(np.abs(p) ** 2) * np.sum(np.abs(s) ** 2))
-    if energy == 0 or not np.isfinite(energy):
-        return np.nan, np.nan, 0.0
-    cross = np.conj(sfft.fft2(p)) * sfft.fft2(s)
+    energy = float(np.sqrt(np.sum(np.abs(p) ** 2) * np.sum(np.abs(s) ** 2)))
+    return np.conj(sfft.fft2(p)) * sfft.fft2(s), energy
+
+
+def peak(cross: np.ndarray, upsample: int = 128) -> tuple[float, float, float]:
+    """Sub-pixel position (d_line, d_pixel) and magnitude of the correlation peak of a cross
+    spectrum: integer peak of its inverse FFT, refined by matrix DFTs to 1/16 px over +-1 px, then
+    to 1 / ``upsample`` px over +-1.5 / 16 px, then a parabola."""
     corr = sfft.ifft2(cross)
     n, m = corr.shape
     i, j = np.unravel_index(np.argmax(np.abs(corr)), corr.shape)
-    d0 = np.array([i if i <= n // 2 else i - n, j if j <= m // 2 else j - m], dtype=float)
-    # refine around the integer peak in two stages (the matrix DFT cost grows with the points
-    # evaluated): 1/16 px over +-1 px, then 1 / upsample px over +-1.5 / 16 px, then a parabola
-    d = d0.copy()
+    d = np.array([i if i <= n // 2 else i - n, j if j <= m // 2 else j - m], dtype=float)
     fine = np.zeros((1, 1))
     a = b = 0
     step = 1.0
@@ -110,7 +110,18 @@ def correlate(primary: np.ndarray, secondary: np.ndarray, upsample: int = 128) -
     da_ = vertex(fine[a - 1, b], fine[a, b], fine[a + 1, b]) if 0 < a < fine.shape[0] - 1 else 0.0
     db_ = vertex(fine[a, b - 1], fine[a, b], fine[a, b + 1]) if 0 < b < fine.shape[1] - 1 else 0.0
     d = d + np.array([da_, db_]) * step
-    return float(d[0]), float(d[1]), float(fine[a, b] / energy)
+    return float(d[0]), float(d[1]), float(fine[a, b])
+
+
+def correlate(primary: np.ndarray, secondary: np.ndarray, upsample: int = 128) -> tuple[float, float, float]:
+    """Sub-pixel shift (d_line, d_pixel) of ``secondary`` relative to ``primary`` (secondary(x) =
+    primary(x - d)) and the normalised correlation at the peak. Windows of equal shape; complex
+    windows are correlated coherently (use :func:`correlate_detected` when fringes are present)."""
+    cross, energy = cross_spectrum(primary, secondary)
+    if energy == 0 or not np.isfinite(energy):
+        return np.nan, np.nan, 0.0
+    d_l, d_p, value = peak(cross, upsample)
+    return d_l, d_p, value / energy
 
 
 def gcp_grid(shape: tuple[int, int], n: int, window: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -191,6 +202,110 @@ def measure_gcps(
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         list(pool.map(do_row, np.unique(lines)))
     return GCPTable(lines.astype(float), pixels.astype(float), dl, dp, q)
+
+
+@dataclass
+class FineRegistration:
+    """Result of :func:`fine_registration`: the residual shift (lines, pixels; secondary minus the
+    coarse prediction) from the pooled coherence peak, the pooled coherence, the windows used, and the
+    per-window coherences (0 where a window could not be read)."""
+
+    shift_azimuth: float
+    shift_range: float
+    coherence: float
+    windows_used: int
+    window_coherence: np.ndarray
+
+
+def fine_registration(
+    primary: Any,
+    secondary: Any,
+    lines: np.ndarray,
+    pixels: np.ndarray,
+    prior: Any,
+    cfg: CoregConfig,
+    phase: Any = None,
+    geometry: Any = None,
+) -> FineRegistration:
+    """Fine registration of complex data (SNAP's ``applyFineRegistration``) by coherence maximisation.
+
+    At each GCP (``lines``, ``pixels``) a ``fineRegistrationWindowHeight`` x ``Width`` window of the
+    primary is paired with the secondary window at the integer position nearest to what ``prior``
+    (the coarse result) predicts; the secondary is flattened by ``phase`` (geometric interferometric
+    phase, rad, evaluated at the positions ``geometry`` maps to: the pure geometric mapping, since a
+    warp's noise of 0.01 px across a window is already ~10 rad of slant-range phase), else by the
+    window's dominant fringe. Each window's cross spectrum is
+    shifted by its own fractional predicted offset, so all share the same residual shift; windows
+    whose coherence reaches ``coherenceThreshold`` (all when fewer than 16 do) are summed with weights
+    ``g^2 / (1 - g^2)`` and the peak of the pooled coherence, searched within half the extent
+    ``fineRegistrationWindowAccAzimuth`` / ``AccRange`` and refined to ``1 / fineRegistrationOversampling``
+    px and a parabola, is the residual shift. Pooling uses every window's information at once: single
+    32 x 32 windows at coherence 0.6 scatter by ~0.05 px, their pooled peak by a few thousandths."""
+    h, w = cfg.fineRegistrationWindowHeight, cfg.fineRegistrationWindowWidth
+    upsample = max(cfg.fineRegistrationOversampling, 2)
+    n = lines.size
+    coh = np.zeros(n)
+    spectra: dict[int, np.ndarray] = {}
+    if n == 0:
+        return FineRegistration(0.0, 0.0, 0.0, 0, coh)
+    pl, pp = prior(lines.astype(float), pixels.astype(float))
+    s0_all = np.round(pl).astype(int) - h // 2
+    s1_all = np.round(pp).astype(int) - w // 2
+    ku = np.fft.fftfreq(h)[:, None]
+    kv = np.fft.fftfreq(w)[None, :]
+
+    def do_row(row: float) -> None:
+        sel = np.flatnonzero(lines == row)
+        l0 = int(row) - h // 2
+        if l0 < 0 or l0 + h > primary.shape[0]:
+            return
+        band_p, bp0, bc0 = read_window(primary, np.array([l0, l0 + h - 1], float), np.array([0, primary.shape[1] - 1], float), margin=0)
+        lo, hi = max(int(s0_all[sel].min()), 0), min(int(s0_all[sel].max()) + h - 1, secondary.shape[0] - 1)
+        if hi < lo:
+            return
+        band_s, bs0, bsc0 = read_window(secondary, np.array([lo, hi], float), np.array([0, secondary.shape[1] - 1], float), margin=0)
+        for k in sel:
+            p0 = int(pixels[k]) - w // 2
+            s0, s1 = int(s0_all[k]), int(s1_all[k])
+            if p0 < 0 or p0 + w > primary.shape[1] or s0 < lo or s0 + h - 1 > hi or s1 < 0 or s1 + w > secondary.shape[1]:
+                continue
+            win_p = band_p[l0 - bp0 : l0 - bp0 + h, p0 - bc0 : p0 - bc0 + w]
+            win_s = band_s[s0 - bs0 : s0 - bs0 + h, s1 - bsc0 : s1 - bsc0 + w]
+            if win_p.shape != (h, w) or win_s.shape != (h, w) or not (np.isfinite(win_p).all() and np.isfinite(win_s).all()):
+                continue
+            wl, wp = np.meshgrid(np.arange(l0, l0 + h, dtype=float), np.arange(p0, p0 + w, dtype=float), indexing="ij")
+            if phase is not None:
+                sl, sp = (geometry or prior)(wl, wp)
+                win_s = win_s * np.exp(1j * phase(wl, wp, sl, sp))
+            else:
+                spec = np.abs(sfft.fft2(win_p * np.conj(win_s), s=(4 * h, 4 * w)))
+                fi, fj = np.unravel_index(np.argmax(spec), spec.shape)
+                fr, fc = np.fft.fftfreq(4 * h)[fi], np.fft.fftfreq(4 * w)[fj]
+                win_s = win_s * np.exp(2j * np.pi * (fr * (wl - l0) + fc * (wp - p0)))
+            cross, energy = cross_spectrum(win_p, win_s)
+            if energy == 0 or not np.isfinite(energy):
+                continue
+            # remove the window's own predicted fractional shift: what is left is the common residual
+            frac_l, frac_p = pl[k] - (s0 + h // 2), pp[k] - (s1 + w // 2)
+            cross = cross * np.exp(2j * np.pi * (ku * frac_l + kv * frac_p)) / energy
+            coh[k] = float(np.abs(sfft.ifft2(cross)).max())
+            spectra[int(k)] = cross
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        list(pool.map(do_row, np.unique(lines)))
+    if not spectra:
+        return FineRegistration(0.0, 0.0, 0.0, 0, coh)
+    idx = np.array(sorted(spectra))
+    good = idx[coh[idx] >= cfg.coherenceThreshold]
+    use = good if good.size >= 16 else idx
+    g2 = np.clip(coh[use], 0.0, 0.95) ** 2
+    weights = g2 / (1 - g2)
+    pooled = sum(wt * spectra[int(k)] for wt, k in zip(weights, use, strict=True)) / weights.sum()
+    d_l, d_p, value = peak(pooled, upsample)
+    acc_l, acc_p = cfg.fineRegistrationWindowAccAzimuth / 2, cfg.fineRegistrationWindowAccRange / 2
+    if abs(d_l) > acc_l or abs(d_p) > acc_p:
+        return FineRegistration(0.0, 0.0, float(value), 0, coh)
+    return FineRegistration(d_l, d_p, float(value), int(use.size), coh)
 
 
 def design(lines: np.ndarray, pixels: np.ndarray, order: int, scale: tuple[float, float]) -> np.ndarray:
