@@ -109,7 +109,9 @@ def _relative(gcps: GCPTable, prior: Any) -> GCPTable:
     if prior is None:
         return gcps
     pl, pp = prior(gcps.line, gcps.pixel)
-    return dataclasses.replace(gcps, offset_azimuth=gcps.offset_azimuth - (pl - gcps.line), offset_range=gcps.offset_range - (pp - gcps.pixel))
+    return dataclasses.replace(
+        gcps, offset_azimuth=gcps.offset_azimuth - (pl - gcps.line), offset_range=gcps.offset_range - (pp - gcps.pixel)
+    )
 
 
 def _with_prior(prior: Any, warp: OffsetField) -> OffsetField:
@@ -172,6 +174,51 @@ def _cross_corr_field(
         "relative_to": "geometric prior" if prior is not None else "identity",
     }
     return field
+
+
+def _refine_geotransform(
+    out_p: xr.DataArray,
+    s_img: xr.DataArray,
+    secondary: Acquisition,
+    box: Any,
+    dem: DEM | None,
+    swath: str | None,
+    kernel: str,
+    cfg: CoregConfig,
+    record: QualityRecord,
+) -> xr.DataArray:
+    """``geocodeRefinement: constant``: the map shift (rows, columns) of the geocoded secondary
+    against the geocoded primary by cross-correlation (order-0 warp, statistical outlier rejection),
+    removed by geocoding the secondary again onto the grid translated by that shift (its geotransform
+    corrected). Shift in map pixels, secondary minus primary."""
+    from affine import Affine
+    from odc.geo.geobox import GeoBox
+
+    first = geocode(s_img, lookup_table(secondary, box, dem, swath=swath), kernel)
+    gcfg = dataclasses.replace(cfg, warpPolynomialOrder=0)
+    gcps = measure_gcps(out_p.data, first.data, gcfg)
+    try:
+        fit = fit_warp(gcps, gcfg, out_p.shape)
+    except ValueError as exc:
+        raise GeometryError(record.secondary, f"geocode refinement: cross-correlation failed ({exc})") from exc
+    dy, dx = float(fit.coef_azimuth[0]), float(fit.coef_range[0])
+    shifted = GeoBox(box.shape, box.affine @ Affine.translation(dx, dy), box.crs)
+    out = geocode(s_img, lookup_table(secondary, shifted, dem, swath=swath), kernel)
+    out = out.assign_coords(y=out_p["y"].values, x=out_p["x"].values)
+    out.attrs["geotransform_shift_px"] = [dy, dx]
+    record.gcps_found, record.gcps_kept = int(gcps.found.sum()), int(fit.kept.sum())
+    record.residual_rms_azimuth_px, record.residual_rms_range_px = fit.rms_azimuth, fit.rms_range
+    record.mean_offset_azimuth_px, record.mean_offset_range_px = dy, dx
+    record.polynomial = {
+        "order": 0,
+        "azimuth": [dy],
+        "range": [dx],
+        "terms": "constant map shift (rows, columns) of the geocoded secondary",
+    }
+    record.notes.append(
+        f"geotransform refined by cross-correlation: secondary shifted by ({dy:+.4f}, {dx:+.4f}) map pixels (rows, columns)"
+    )
+    return out
 
 
 def coregister_rasters(primary: xr.DataArray, secondary: xr.DataArray, config: CoregConfig | None = None) -> CoregResult:
@@ -252,6 +299,8 @@ def coregister(
         out_s = geocode(s_img, lut_s, kernel)
         record.resampling = kernel
         record.notes.append("both acquisitions geocoded onto one map grid (no radar-grid offsets)")
+        if cfg.geocodeRefinement == "constant":
+            out_s = _refine_geotransform(out_p, s_img, secondary, box, dem, swath, kernel, cfg, record)
         return CoregResult(out_s, None, record, primary=out_p)
 
     if method in ("dem_assisted", "stack", "cross_corr"):

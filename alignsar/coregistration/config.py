@@ -51,6 +51,8 @@ class CoregConfig:
     minCoherence: float = 0.1
     # alignsar's own: refine dem_assisted offsets by a constant from cross-correlation ("none" or "constant")
     demAssistedRefinement: str = "none"
+    # alignsar's own: refine the geocode method by a constant map shift from cross-correlation ("none" or "constant")
+    geocodeRefinement: str = "none"
 
     @classmethod
     def defaults(cls, product_type: str) -> CoregConfig:
@@ -96,6 +98,8 @@ class CoregConfig:
             raise ConfigError("nb_gcp", f"must be >= 3, got {self.nb_gcp}")
         if self.demAssistedRefinement not in ("none", "constant"):
             raise ConfigError("demAssistedRefinement", f"must be 'none' or 'constant', got {self.demAssistedRefinement!r}")
+        if self.geocodeRefinement not in ("none", "constant"):
+            raise ConfigError("geocodeRefinement", f"must be 'none' or 'constant', got {self.geocodeRefinement!r}")
         if self.resamplingType not in RESAMPLING:
             raise ConfigError("resamplingType", f"must be one of {sorted(RESAMPLING)}, got {self.resamplingType!r}")
         for name in ("coarseRegistrationWindowWidth", "coarseRegistrationWindowHeight"):

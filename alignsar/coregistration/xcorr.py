@@ -15,10 +15,13 @@ Sign: offsets are secondary minus primary position (a feature at primary (l, p) 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import dask
+import dask.array as da
 import numpy as np
 import scipy.fft as sfft
 
@@ -139,6 +142,48 @@ def gcp_grid(shape: tuple[int, int], n: int, window: tuple[int, int]) -> tuple[n
     return ll.ravel(), pp.ravel()
 
 
+class _Band:
+    """A numpy band of full-width rows of an array, with windows read from it (or, outside it, from
+    the array itself)."""
+
+    def __init__(self, array: Any, data: np.ndarray, r0: int) -> None:
+        self.array, self.data, self.r0 = array, data, r0
+
+    def window(self, l0: int, c0: int, h: int, w: int) -> np.ndarray:
+        if self.r0 <= l0 and l0 + h <= self.r0 + self.data.shape[0]:
+            return self.data[l0 - self.r0 : l0 - self.r0 + h, c0 : c0 + w]
+        win, _, _ = read_window(self.array, np.array([l0, l0 + h - 1], float), np.array([c0, c0 + w - 1], float), margin=0)
+        return win
+
+
+def _banded(
+    primary: Any, secondary: Any, lines: np.ndarray, pred_lines: np.ndarray, h: int, pad: int
+) -> Iterator[tuple[np.ndarray, _Band, _Band]]:
+    """Batches of GCP rows with the primary band covering their windows and the secondary band
+    covering the predicted windows (+- ``pad`` lines), both computed in one go (a lazy input such as
+    a geocoded image is computed once per batch, not once per window); batches span about one chunk
+    of rows, so memory stays at a few chunks."""
+    rows = np.unique(lines)
+    chunk = primary.chunks[0][0] if isinstance(primary, da.Array) else 1024
+    start = 0
+    while start < rows.size:
+        stop = start + 1
+        while stop < rows.size and rows[stop] - rows[start] < max(chunk, h):
+            stop += 1
+        batch = rows[start:stop]
+        sel = np.isin(lines, batch)
+        p0, p1 = max(int(batch[0]) - h // 2, 0), min(int(batch[-1]) - h // 2 + h, primary.shape[0])
+        pl = pred_lines[sel]
+        pl = pl[np.isfinite(pl)]
+        s0 = int(np.clip(np.floor(pl.min()) - h // 2 - pad, 0, secondary.shape[0])) if pl.size else 0
+        s1 = int(np.clip(np.ceil(pl.max()) + h // 2 + pad + 1, 0, secondary.shape[0])) if pl.size else 0
+        bp, bs = primary[p0:p1], secondary[s0:s1]
+        if isinstance(bp, da.Array) or isinstance(bs, da.Array):
+            bp, bs = dask.compute(bp, bs)
+        yield batch, _Band(primary, np.asarray(bp), p0), _Band(secondary, np.asarray(bs), s0)
+        start = stop
+
+
 def measure_gcps(
     primary: Any, secondary: Any, cfg: CoregConfig, prior: Any = None, mask: np.ndarray | None = None, phase: Any = None
 ) -> GCPTable:
@@ -161,23 +206,25 @@ def measure_gcps(
     else:
         pred_l, pred_p = prior(lines.astype(float), pixels.astype(float))
 
-    # GCP rows are read as bands (bounded memory) and processed in threads (FFTs and BLAS release the GIL)
-    def do_row(row: float) -> None:
+    # GCP rows are read in bands of about a chunk (bounded memory) and processed in threads (FFTs
+    # and BLAS release the GIL)
+    def do_row(row: float, band_p: _Band, band_s: _Band) -> None:
         sel = np.flatnonzero(lines == row)
         r0 = int(row) - h // 2
-        band_p, b_r0, b_c0 = read_window(primary, np.array([r0, r0 + h - 1], float), np.array([0, primary.shape[1] - 1], float), margin=0)
-        if band_p.shape[0] < h:
+        if r0 < 0 or r0 + h > primary.shape[0]:
             return
         for idx in sel:
             c0 = int(pixels[idx]) - w // 2
-            win_p = band_p[r0 - b_r0 : r0 - b_r0 + h, c0 - b_c0 : c0 - b_c0 + w]
+            win_p = band_p.window(r0, c0, h, w)
             cur_l, cur_p = pred_l[idx] - lines[idx], pred_p[idx] - pixels[idx]
+            if not (np.isfinite(cur_l) and np.isfinite(cur_p)):
+                continue
             for _ in range(max(1, cfg.maxIteration)):
                 sl0 = round(lines[idx] + cur_l) - h // 2
                 sp0 = round(pixels[idx] + cur_p) - w // 2
                 if sl0 < 0 or sp0 < 0 or sl0 + h > secondary.shape[0] or sp0 + w > secondary.shape[1]:
                     break
-                win_s, _, _ = read_window(secondary, np.array([sl0, sl0 + h - 1], float), np.array([sp0, sp0 + w - 1], float), margin=0)
+                win_s = band_s.window(sl0, sp0, h, w)
                 if win_s.shape != win_p.shape:
                     break
                 if np.iscomplexobj(win_p) and phase is not None:
@@ -191,6 +238,8 @@ def measure_gcps(
                     d_l, d_p, quality = correlate_detected(win_p, win_s, cfg.upsampleFactor)
                 else:
                     d_l, d_p, quality = correlate(win_p, win_s, cfg.upsampleFactor)
+                if not (np.isfinite(d_l) and np.isfinite(d_p)):
+                    break
                 new_l = (sl0 + h // 2 - lines[idx]) + d_l
                 new_p = (sp0 + w // 2 - pixels[idx]) + d_p
                 change = np.hypot(new_l - cur_l, new_p - cur_p)
@@ -200,7 +249,8 @@ def measure_gcps(
                     break
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        list(pool.map(do_row, np.unique(lines)))
+        for batch, band_p, band_s in _banded(primary, secondary, lines, pred_l, h, pad=h):
+            list(pool.map(lambda r, bp=band_p, bs=band_s: do_row(r, bp, bs), batch))
     return GCPTable(lines.astype(float), pixels.astype(float), dl, dp, q)
 
 
@@ -254,23 +304,18 @@ def fine_registration(
     ku = np.fft.fftfreq(h)[:, None]
     kv = np.fft.fftfreq(w)[None, :]
 
-    def do_row(row: float) -> None:
+    def do_row(row: float, band_p: _Band, band_s: _Band) -> None:
         sel = np.flatnonzero(lines == row)
         l0 = int(row) - h // 2
         if l0 < 0 or l0 + h > primary.shape[0]:
             return
-        band_p, bp0, bc0 = read_window(primary, np.array([l0, l0 + h - 1], float), np.array([0, primary.shape[1] - 1], float), margin=0)
-        lo, hi = max(int(s0_all[sel].min()), 0), min(int(s0_all[sel].max()) + h - 1, secondary.shape[0] - 1)
-        if hi < lo:
-            return
-        band_s, bs0, bsc0 = read_window(secondary, np.array([lo, hi], float), np.array([0, secondary.shape[1] - 1], float), margin=0)
         for k in sel:
             p0 = int(pixels[k]) - w // 2
             s0, s1 = int(s0_all[k]), int(s1_all[k])
-            if p0 < 0 or p0 + w > primary.shape[1] or s0 < lo or s0 + h - 1 > hi or s1 < 0 or s1 + w > secondary.shape[1]:
+            if p0 < 0 or p0 + w > primary.shape[1] or s0 < 0 or s0 + h > secondary.shape[0] or s1 < 0 or s1 + w > secondary.shape[1]:
                 continue
-            win_p = band_p[l0 - bp0 : l0 - bp0 + h, p0 - bc0 : p0 - bc0 + w]
-            win_s = band_s[s0 - bs0 : s0 - bs0 + h, s1 - bsc0 : s1 - bsc0 + w]
+            win_p = band_p.window(l0, p0, h, w)
+            win_s = band_s.window(s0, s1, h, w)
             if win_p.shape != (h, w) or win_s.shape != (h, w) or not (np.isfinite(win_p).all() and np.isfinite(win_s).all()):
                 continue
             wl, wp = np.meshgrid(np.arange(l0, l0 + h, dtype=float), np.arange(p0, p0 + w, dtype=float), indexing="ij")
@@ -292,7 +337,8 @@ def fine_registration(
             spectra[int(k)] = cross
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        list(pool.map(do_row, np.unique(lines)))
+        for batch, band_p, band_s in _banded(primary, secondary, lines, pl, h, pad=2):
+            list(pool.map(lambda r, bp=band_p, bs=band_s: do_row(r, bp, bs), batch))
     if not spectra:
         return FineRegistration(0.0, 0.0, 0.0, 0, coh)
     idx = np.array(sorted(spectra))

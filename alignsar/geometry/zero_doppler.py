@@ -1,10 +1,16 @@
 """geo2rdr and rdr2geo: zero-Doppler range-Doppler geometry on an acquisition's orbit.
 
 ``geo2rdr``: ground points -> zero-Doppler time and range by Newton iterations on
-``f(t) = (P - S(t)) . V(t)`` with ``f'(t) = (P - S) . A - |V|^2``. Seeding is coarse-to-fine: on
-2-D inputs (DEM grids) the exact solution is first computed on a grid subsampled 16x, then
-interpolated, so that the full-resolution Newton converges in one or two steps; scattered points
-start from the along-track projection at mid-orbit.
+``f(t) = (P - S(t)) . V(t)`` with ``f'(t) = (P - S) . A - |V|^2``, in one compiled pass per block
+(geodetic -> ECEF, Newton, slant range; :func:`._kernels.geo2rdr_grid`). On 2-D inputs (DEM grids)
+each point starts from the linear extrapolation of its neighbours' solutions (the two rows above,
+else the two previous points of its row), so that one Newton step converges; the first points and
+scattered points start from the along-track projection at mid-orbit. A regular lon / lat grid
+(broadcast rows / columns) does its trigonometry once per row and column. Line / pixel (GRD: exact
+inversion of the ground-to-slant-range polynomial) are derived from (time, range) only when asked
+for (dask: lazily per block; numpy: eagerly). ``solve_zero_doppler`` (ECEF points) seeds
+coarse-to-fine: on 2-D inputs the exact solution is first computed on a grid subsampled 16x, then
+interpolated.
 
 ``rdr2geo``: radar (line, pixel) + height (DEM or constant) -> (lon, lat, height) by Newton on the
 ECEF point with the range sphere, the zero-Doppler plane and the geodetic height (whose gradient is
@@ -17,6 +23,10 @@ the product's conventions (see :mod:`.radar`).
 
 from __future__ import annotations
 
+import itertools
+import operator
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +37,7 @@ import numpy.typing as npt
 from ..errors import GeometryError
 from ..model import SPEED_OF_LIGHT, Acquisition, Orbit, RadarGrid
 from .dem import DEM
-from .ellipsoid import ecef_to_lonlat, ellipsoid_normal, lonlat_to_ecef
+from .ellipsoid import ecef_to_lonlat, ellipsoid_normal
 from .radar import line_to_time, pixel_to_range, time_to_line, zero_doppler_time
 
 COARSE = 16
@@ -128,62 +138,227 @@ def solve_zero_doppler(
     return _newton(orbit, points, _seed(orbit, points) if seed is None else seed, tol, max_iter)
 
 
-def _kernel_args(grid: RadarGrid, orbit: Orbit, tol: float, max_iter: int) -> tuple[Any, ...]:
-    tau_ref = np.nan if grid.bistatic_reference_time is None else grid.bistatic_reference_time
-    t_first = np.nan if grid.bursts else float((grid.first_azimuth_time - orbit.reference_time) / np.timedelta64(1, "ns") * 1e-9)
-    ground = grid.projection == "ground_range"
-    if ground:
-        sg = grid.slant_ground
-        assert sg is not None and grid.ground_range_spacing is not None
-        sg_offset = float((sg.azimuth_time[0] - orbit.reference_time) / np.timedelta64(1, "ns") * 1e-9)
-        nodes = (sg.azimuth_time - sg.azimuth_time[0]) / np.timedelta64(1, "ns") * 1e-9
-        tables = (nodes, sg.sr0, np.ascontiguousarray(sg.srgr), sg.gr0, np.ascontiguousarray(sg.grsr), float(grid.ground_range_spacing))
-    else:
-        sg_offset = 0.0
-        tables = (np.zeros(1), np.zeros(1), np.zeros((1, 1)), np.zeros(1), np.zeros((1, 1)), 1.0)
-    return (
-        *_orbit_args(orbit),
-        tol,
-        max_iter,
-        orbit._t[0] - 1.0,
-        orbit._t[-1] + 1.0,
-        tau_ref,
-        t_first,
-        grid.azimuth_time_interval,
-        grid.first_slant_range_time,
-        grid.range_sampling_rate,
-        ground,
-        sg_offset,
-        *tables,
-    )
+def _merged_coefficients(orbit: Orbit) -> np.ndarray:
+    """Orbit position / velocity / acceleration polynomials merged for :func:`geo2rdr_grid`:
+    ``coef[segment, k, 9]`` (x, y, z of each), descending powers, zero-padded on top to a common
+    order (a leading zero leaves Horner's result bit-identical)."""
+    polys = (orbit._position_poly.c, orbit._velocity_poly.c, orbit._acceleration_poly.c)
+    k = max(c.shape[0] for c in polys)
+    coef = np.zeros((polys[0].shape[1], k, 9))
+    for n, c in enumerate(polys):
+        coef[:, k - c.shape[0] :, 3 * n : 3 * n + 3] = c.transpose(1, 0, 2)
+    return coef
 
 
-def _geo2rdr_block(
-    grid: RadarGrid, orbit: Orbit, lon: np.ndarray, lat: np.ndarray, height: np.ndarray, tol: float, max_iter: int = 12
-) -> np.ndarray:
-    """(7, *shape) array of (t s, tau s, range m, line time s, line, pixel, converged) for geodetic points."""
-    from ._kernels import geo2rdr_points
+@dataclass(frozen=True)
+class _Geo2RdrPlan:
+    """What the per-block kernels need: orbit (merged polynomials, mid-orbit state for seeding, span
+    in s) and the radar grid (timing, range sampling, slant/ground-range tables)."""
 
-    lon, lat, height = np.broadcast_arrays(np.asarray(lon, np.float64), np.asarray(lat, np.float64), np.asarray(height, np.float64))
+    x: np.ndarray
+    coef: np.ndarray
+    mid: np.ndarray
+    t_min: float
+    t_max: float
+    tol: float
+    max_iter: int
+    ref_ns: int
+    index_args: tuple[Any, ...]
+    bursts: bool
+
+    @classmethod
+    def build(cls, grid: RadarGrid, orbit: Orbit, tol: float, max_iter: int = 12) -> _Geo2RdrPlan:
+        mid_t = 0.5 * (orbit._t[0] + orbit._t[-1])
+        pos, vel, _ = _state(orbit, np.array(mid_t))
+        tau_ref = np.nan if grid.bistatic_reference_time is None else grid.bistatic_reference_time
+        t_first = np.nan if grid.bursts else float((grid.first_azimuth_time - orbit.reference_time) / np.timedelta64(1, "ns") * 1e-9)
+        ground = grid.projection == "ground_range"
+        if ground:
+            sg = grid.slant_ground
+            assert sg is not None and grid.ground_range_spacing is not None
+            sg_offset = float((sg.azimuth_time[0] - orbit.reference_time) / np.timedelta64(1, "ns") * 1e-9)
+            nodes = np.ascontiguousarray((sg.azimuth_time - sg.azimuth_time[0]) / np.timedelta64(1, "ns") * 1e-9)
+            tables: tuple[Any, ...] = (
+                nodes,
+                np.ascontiguousarray(sg.sr0, dtype=np.float64),
+                np.ascontiguousarray(sg.srgr, dtype=np.float64),
+                np.ascontiguousarray(sg.gr0, dtype=np.float64),
+                np.ascontiguousarray(sg.grsr, dtype=np.float64),
+                float(grid.ground_range_spacing),
+            )
+        else:
+            sg_offset = 0.0
+            tables = (np.zeros(1), np.zeros(1), np.zeros((1, 1)), np.zeros(1), np.zeros((1, 1)), 1.0)
+        index_args = (
+            float(tau_ref),
+            t_first,
+            float(grid.azimuth_time_interval),
+            float(grid.first_slant_range_time),
+            float(grid.range_sampling_rate),
+            ground,
+            sg_offset,
+            *tables,
+        )
+        return cls(
+            x=np.ascontiguousarray(orbit._position_poly.x, dtype=np.float64),
+            coef=_merged_coefficients(orbit),
+            mid=np.array([mid_t, *np.ravel(pos), *np.ravel(vel)]),
+            t_min=float(orbit._t[0] - 1.0),
+            t_max=float(orbit._t[-1] + 1.0),
+            tol=float(tol),
+            max_iter=int(max_iter),
+            ref_ns=int(orbit.reference_time.astype("datetime64[ns]").astype(np.int64)),
+            index_args=index_args,
+            bursts=bool(grid.bursts),
+        )
+
+
+def _collapse(a: np.ndarray, axis: int) -> np.ndarray:
+    """``a`` reduced to length 1 along ``axis`` when constant along it (broadcast views: free)."""
+    if a.shape[axis] > 1:
+        first = a[:1] if axis == 0 else a[:, :1]
+        if a.strides[axis] == 0:
+            return first
+        second = a[1:2] if axis == 0 else a[:, 1:2]
+        if np.array_equal(first, second) and bool(np.all(a == first)):
+            return first
+    return a
+
+
+def _as_grid(lon: np.ndarray, lat: np.ndarray, height: np.ndarray) -> tuple[tuple[int, ...], int, bool, np.ndarray, np.ndarray, np.ndarray]:
+    """Inputs (broadcast together) as the 2-D operands of :func:`geo2rdr_grid`: (shape, points,
+    whether neighbours seed each other (grids: 2-D and more), lon, lat, height). N-d inputs fold
+    their leading axes into rows; long 1-D point lists are cut into NaN-padded rows of 1024 (rows
+    run in parallel). A regular grid keeps lon as one row and lat as one column; broadcast
+    (stride 0) axes are not materialised."""
+    lon, lat, height = np.broadcast_arrays(lon, lat, height)
     shape = lon.shape
-    args = _kernel_args(grid, orbit, tol, max_iter)
+    n = lon.size
+    if lon.ndim >= 2:
+        rows, cols = n // max(shape[-1], 1), shape[-1]
+        ops = [v if v.ndim == 2 else v.reshape(rows, cols) for v in (lon, lat, height)]
+    elif n > 2048:
+        cols = 1024
+        rows = -(-n // cols)
+        ops = [np.concatenate([np.ravel(v), np.full(rows * cols - n, np.nan)]).reshape(rows, cols) for v in (lon, lat, height)]
+    else:
+        ops = [np.reshape(v, (1, max(n, 1))) if n else np.zeros((1, 0)) for v in (lon, lat, height)]
+    lo, la, hh = ops
+    lo = _collapse(lo, 0)
+    la = _collapse(la, 1)
+    hh = _collapse(_collapse(hh, 0), 1)
+    lo, la = (np.ascontiguousarray(v, dtype=np.float64) for v in (lo, la))
+    hh = np.ascontiguousarray(hh, dtype=np.float32 if hh.dtype == np.float32 else np.float64)
+    return shape, n, len(shape) >= 2, lo, la, hh
 
-    def run(lo: np.ndarray, la: np.ndarray, h: np.ndarray, seed: np.ndarray) -> np.ndarray:
-        flat = [np.ascontiguousarray(v).reshape(-1) for v in (lo, la, h, np.broadcast_to(seed, lo.shape))]
-        return geo2rdr_points(*flat, *args).reshape((7, *lo.shape))
 
-    def coarse(index: Any) -> tuple[np.ndarray, np.ndarray]:
-        sub = run(lon[index], lat[index], height[index], _seed(orbit, lonlat_to_ecef(lon[index], lat[index], height[index])))
-        return sub[0], sub[6] > 0.5
+def _cpus() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
-    seed = _coarse_seed(shape, coarse)
-    if seed is None:
-        seed = _seed(orbit, lonlat_to_ecef(lon, lat, height))
-    out = run(lon, lat, height, seed)
-    if grid.bursts:
-        ok = out[6] > 0.5
-        out[4] = np.where(ok, time_to_line(grid, orbit, out[3]), np.nan)
-    return out
+
+def _bands(rows: int, cols: int, threaded: bool) -> list[slice]:
+    """Row bands for running the (GIL-releasing) kernels in threads: one band unless ``threaded``
+    and the grid is large."""
+    n = 1
+    if threaded and rows * cols >= 1 << 16:
+        n = min(rows, 4 * _cpus())
+    edges = np.linspace(0, rows, n + 1).astype(int)
+    return [slice(int(a), int(b)) for a, b in itertools.pairwise(edges)]
+
+
+def _run_bands(fn: Any, bands: list[slice]) -> None:
+    if len(bands) <= 1:
+        for band in bands:
+            fn(band)
+        return
+    with ThreadPoolExecutor(max_workers=min(_cpus(), len(bands))) as pool:
+        list(pool.map(fn, bands))
+
+
+def _rows(a: np.ndarray, band: slice) -> np.ndarray:
+    return a[band] if a.shape[0] > 1 else a
+
+
+def _geo2rdr_core(plan: _Geo2RdrPlan, lon: Any, lat: Any, height: Any, threaded: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Zero-Doppler time (s since the orbit reference), slant range (m) and converged flag of
+    geodetic points (lon, lat deg, height m above WGS84; any broadcastable shapes), in the
+    broadcast shape; ``threaded``: row bands in a thread pool (off inside dask tasks)."""
+    from ._kernels import geo2rdr_grid
+
+    shape, n, neighbours, lo, la, hh = _as_grid(np.asarray(lon), np.asarray(lat), np.asarray(height))
+    rows, cols = max(lo.shape[0], la.shape[0], hh.shape[0]), max(lo.shape[1], la.shape[1], hh.shape[1])
+    t, r, ok = np.empty((rows, cols)), np.empty((rows, cols)), np.empty((rows, cols), dtype=bool)
+
+    def band(b: slice) -> None:
+        geo2rdr_grid(
+            _rows(lo, b),
+            _rows(la, b),
+            _rows(hh, b),
+            plan.x,
+            plan.coef,
+            plan.mid,
+            plan.tol,
+            plan.max_iter,
+            plan.t_min,
+            plan.t_max,
+            neighbours,
+            t[b],
+            r[b],
+            ok[b],
+        )
+
+    _run_bands(band, _bands(rows, cols, threaded))
+    if t.size != n:
+        t, r, ok = (v.reshape(-1)[:n] for v in (t, r, ok))
+    return t.reshape(shape), r.reshape(shape), ok.reshape(shape)
+
+
+def _as_2d(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a).reshape(-1, a.shape[-1] if a.ndim >= 2 else max(a.size, 1))
+
+
+def _azimuth_time(plan: _Geo2RdrPlan, core: tuple[np.ndarray, ...], threaded: bool = True) -> np.ndarray:
+    """UTC ``datetime64[ns]`` of core times (s since the orbit reference), rounded to the ns."""
+    from ._kernels import seconds_to_ns
+
+    t = core[0]
+    if t.size == 0:
+        return np.empty(t.shape, dtype="datetime64[ns]")
+    t2 = _as_2d(t)
+    out = np.empty(t2.shape, dtype=np.int64)
+    _run_bands(lambda b: seconds_to_ns(t2[b], plan.ref_ns, out[b]), _bands(*t2.shape, threaded))
+    return out.reshape(t.shape).view("datetime64[ns]")
+
+
+def _range_time(core: tuple[np.ndarray, ...]) -> np.ndarray:
+    """Two-way slant range time (s) of core slant ranges."""
+    return 2.0 * core[1] / SPEED_OF_LIGHT
+
+
+def _indices(
+    grid: RadarGrid, orbit: Orbit, plan: _Geo2RdrPlan, core: tuple[np.ndarray, ...], which: int, threaded: bool = True
+) -> np.ndarray:
+    """Line (``which`` = 0) or pixel (1) of core results (fractional raster indices; NaN where not
+    converged). TOPS lines go through the burst mosaic (:func:`.radar.time_to_line`)."""
+    from ._kernels import radar_indices
+
+    t, r, ok = core
+    if t.size == 0:
+        return np.full(t.shape, np.nan)
+    t2, r2, ok2 = (_as_2d(v) for v in (t, r, ok))
+    out = np.empty(t2.shape)
+    skip = np.empty((0, 0))
+
+    def band(b: slice) -> None:
+        line, pixel = (out[b], skip) if which == 0 else (skip, out[b])
+        radar_indices(t2[b], r2[b], ok2[b], *plan.index_args, line, pixel)
+
+    if which == 0 and plan.bursts:
+        tau_ref = plan.index_args[0]
+        tl = t - (_range_time(core) - tau_ref) / 2.0 if np.isfinite(tau_ref) else t
+        return np.where(ok, time_to_line(grid, orbit, tl), np.nan)
+    _run_bands(band, _bands(*t2.shape, threaded))
+    return out.reshape(t.shape)
 
 
 def _unwrap(x: Any) -> Any:
@@ -204,8 +379,12 @@ def geo2rdr(
     or of ECEF points ``ecef`` (..., 3) in metres.
 
     Inputs broadcast together; numpy or dask arrays (dask: lazy, block by block, memory bounded by
-    the chunk size). Points whose solution leaves the orbit's span get NaN line / pixel and
-    ``converged = False``. ``tol``: Newton tolerance on time (s; 1e-10 s = 0.7 um along track).
+    the chunk size; each output is derived from one shared per-block solve, and only the outputs
+    computed are materialised; numpy: row bands in threads). On a regular grid pass lon as a row
+    (1, nx) and lat as a column (ny, 1): they are broadcast without being materialised, and the
+    trigonometry runs once per row / column. Points whose solution leaves the orbit's span get NaN
+    line / pixel and ``converged = False``. ``tol``: Newton tolerance on time (s; 1e-10 s = 0.7 um
+    along track).
     """
     grid = acq.swath(swath).grid
     orbit = acq.orbit
@@ -214,22 +393,39 @@ def geo2rdr(
     elif lon is None or lat is None:
         raise TypeError("geo2rdr needs lon, lat (and height) or ecef")
     lon, lat, height = (_unwrap(v) for v in (lon, lat, height))
+    plan = _Geo2RdrPlan.build(grid, orbit, tol)
     if any(isinstance(v, da.Array) for v in (lon, lat, height)):
         lon, lat, height = da.broadcast_arrays(*(da.asarray(v) for v in (lon, lat, height)))
-        stacked = da.map_blocks(
-            lambda a, b, c: _geo2rdr_block(grid, orbit, a, b, c, tol),
-            lon,
-            lat,
-            height,
-            new_axis=0,
-            chunks=((7,), *lon.chunks),
-            dtype=np.float64,
+        nd = lon.ndim
+        # one task per block solves (t, range, converged) and returns the tuple; every output is
+        # a light task picking / deriving from it, so only the outputs computed get materialised
+        core = da.map_blocks(
+            lambda a, b, c: _geo2rdr_core(plan, a, b, c, threaded=False), lon, lat, height, dtype=np.float64, meta=np.empty((0,) * nd)
         )
-        az = da.map_blocks(orbit.datetimes, stacked[0], dtype="datetime64[ns]")
-        return Geo2RdrResult(az, stacked[1], stacked[2], stacked[4], stacked[5], stacked[6] > 0.5)
-    lon, lat, height = np.broadcast_arrays(np.asarray(lon, float), np.asarray(lat, float), np.asarray(height, float))
-    out = _geo2rdr_block(grid, orbit, lon, lat, height, tol)
-    return Geo2RdrResult(orbit.datetimes(out[0]), out[1], out[2], out[4], out[5], out[6] > 0.5)
+
+        def derived(fn: Any, dtype: Any) -> da.Array:
+            return da.map_blocks(fn, core, dtype=dtype, meta=np.empty((0,) * nd, dtype=dtype))
+
+        return Geo2RdrResult(
+            derived(lambda c: _azimuth_time(plan, c, threaded=False), "datetime64[ns]"),
+            derived(_range_time, np.float64),
+            derived(operator.itemgetter(1), np.float64),
+            derived(lambda c: _indices(grid, orbit, plan, c, 0, threaded=False), np.float64),
+            derived(lambda c: _indices(grid, orbit, plan, c, 1, threaded=False), np.float64),
+            derived(operator.itemgetter(2), bool),
+        )
+    height = np.asarray(height)
+    core = _geo2rdr_core(
+        plan, np.asarray(lon, float), np.asarray(lat, float), height if height.dtype == np.float32 else height.astype(float)
+    )
+    return Geo2RdrResult(
+        _azimuth_time(plan, core),
+        _range_time(core),
+        core[1],
+        _indices(grid, orbit, plan, core, 0),
+        _indices(grid, orbit, plan, core, 1),
+        core[2],
+    )
 
 
 def _dem_height_and_gradient(dem: DEM, lon: np.ndarray, lat: np.ndarray, outside: str = "raise") -> tuple[np.ndarray, np.ndarray]:

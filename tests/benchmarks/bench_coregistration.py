@@ -1,19 +1,69 @@
-"""Benchmark: coregistration accuracy (RMSE of the recovered offset field against the simulator's
-truth, inner area, shadow excluded) and wall time on simulated 1024 x 1024 pairs at coherence 0.9 /
-0.6 / 0.3, for alignsar's methods and scikit-image's ``phase_cross_correlation`` (upsample 100, one
-global shift, on amplitudes) in the same run.
+"""Benchmark: coregistration accuracy (RMSE of the recovered offset field against the known truth,
+inner area, shadow excluded) and wall time, for alignsar's methods and peers in the same run.
 
-Pairs: SLC (complex data) and GRD-like (intensities multilooked 2 x 2 by a boxcar, same sampling).
-scikit-image is a peer, not a dependency: ``.venv/bin/pip install scikit-image``. arosics (COREG,
-COREG_LOCAL) needs GDAL's Python bindings in a separate environment and is not run here.
+Cases:
+
+* simulated 1024 x 1024 pairs (``--size``) at coherence 0.9 / 0.6 / 0.3 with the simulator's known
+  sub-pixel offset field: SLC (complex data) and GRD-like (intensities multilooked 2 x 2 by a
+  boxcar, same sampling);
+* real texture: the Amsterdam Sentinel-1 IW SLC crop of the shared test data (84 x 338), shifted by
+  known amounts (exact Fourier shifts in range, integer lines in azimuth, as in
+  ``tests/test_coregistration.py``); windows of 64 px there (the crop has 84 lines). Skipped when
+  the shared data is missing (``ALIGNSAR_SHARED_DATA`` or ``../shared/data``).
+
+Methods: alignsar ``dem_assisted`` and ``cross_corr`` (the SLC one with the DEM-assisted geometric
+prior, the GRD one without any prior), and the peers, all on detected amplitudes (SLC: ``|slc|``;
+GRD-like: the multilooked intensities):
+
+* scikit-image ``phase_cross_correlation`` (upsample 100, one global shift);
+* arosics ``COREG`` (one global shift) and ``COREG_LOCAL`` (tie points every ``grid_res`` px,
+  ``grid_res`` chosen so that about ``--nb-gcp`` tie points fall in the area where alignsar places
+  its GCPs; ``min_reliability=0``, its default filter level 3; window 128 like alignsar's coarse
+  window; ``max_shift`` = largest true offset + 3 px; ``CPUs=2``; ``q=True``), fed the images as
+  temporary GeoTIFFs (EPSG:32631, 1 m pixels, north up: see ``_peers_arosics.py``; its times
+  include writing them).
+
+How the RMSE is computed (every row the same mask: inner area with a margin of 64 px, half a
+window on the real texture, and no shadow): alignsar's fields and the COREG_LOCAL polynomial are
+evaluated at every pixel of the mask; global shifts (scikit-image, COREG) are compared as a
+constant with the truth on the same mask; ``COREG_LOCAL tie pts`` compares the tie points arosics
+keeps (matched, not flagged by its filters) that fall inside the mask with the truth at those
+pixels; ``COREG_LOCAL + poly`` fits, by plain least squares, a polynomial of alignsar's order (2 for
+SLC, 1 for GRD) to all the tie points arosics keeps and evaluates it like alignsar's fields. The real
+texture rows pool the errors of all known shifts (times: summed). All offsets: secondary minus
+primary position, px (arosics reports the opposite sign, converted in ``_peers_arosics.py`` and
+checked at start-up on a known 2 / 3 px roll). arosics is given ``max_shift`` from the truth, which
+alignsar never gets; alignsar's SLC ``cross_corr`` has the geometric prior (orbits + DEM), the peers
+and alignsar's GRD run have none. Times are single runs, first calls included (numba compilation).
+
+scikit-image and arosics are peers, not dependencies; each is skipped with a note when missing.
+scikit-image alone: ``.venv/bin/pip install scikit-image``. arosics needs GDAL's Python bindings,
+so it gets a separate environment (Debian 12, which ships GDAL 3.6.2)::
+
+    apt-get install -y libgdal-dev gdal-bin          # gdal-config --version: 3.6.2
+    python3 -m venv /work/bench-arosics
+    /work/bench-arosics/bin/pip install numpy
+    /work/bench-arosics/bin/pip install --no-build-isolation gdal==3.6.2
+    printf 'gdal==3.6.2\\n' > /tmp/constraints.txt
+    /work/bench-arosics/bin/pip install -c /tmp/constraints.txt arosics==1.12.1
+    /work/bench-arosics/bin/pip install -c /tmp/constraints.txt -e . scikit-image
+    /work/bench-arosics/bin/python -c "import arosics, alignsar, skimage"
+
+Run (from the repository root)::
 
     .venv/bin/python tests/benchmarks/bench_coregistration.py [--size 1024] [--nb-gcp 1000]
+    /work/bench-arosics/bin/python tests/benchmarks/bench_coregistration.py --size 1024
+
+Fewer cases: ``--coherence 0.9`` (or no value: none simulated), ``--no-real``, ``--no-arosics``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import xarray as xr
@@ -23,17 +73,29 @@ from alignsar.coregistration import CoregConfig, coregister, coregister_rasters
 from alignsar.geometry import DEM
 from alignsar.simulate import SceneConfig, simulate_scene
 
+REAL_SHIFTS = ((0, 0.37), (2, -0.81), (-1, 1.23), (1, -0.05))  # (lines, pixels), as in the unit test
+REAL_WINDOW = 64
+
+
+def inner_mask(truth: xr.Dataset, margin: int) -> np.ndarray:
+    ok = truth["samples"].values > 0
+    ok[:margin], ok[-margin:], ok[:, :margin], ok[:, -margin:] = False, False, False, False
+    return ok
+
+
+def rmse_grid(d_az: np.ndarray, d_rg: np.ndarray, truth: xr.Dataset, margin: int = 64) -> tuple[float, float]:
+    """RMSE of offset grids (or constants) against the truth over the inner mask."""
+    ok = inner_mask(truth, margin)
+    e_az = np.broadcast_to(d_az, ok.shape) - truth["offset_azimuth"].values
+    e_rg = np.broadcast_to(d_rg, ok.shape) - truth["offset_range"].values
+    return float(np.sqrt(np.mean(e_az[ok] ** 2))), float(np.sqrt(np.mean(e_rg[ok] ** 2)))
+
 
 def rmse(field, truth: xr.Dataset, margin: int = 64) -> tuple[float, float]:
     sl, sp = (a.compute() for a in field.on_grid())
     n0, n1 = sl.shape
     ll, pp = np.meshgrid(np.arange(n0, dtype=float), np.arange(n1, dtype=float), indexing="ij")
-    ok = truth["samples"].values > 0
-    ok[:margin], ok[-margin:], ok[:, :margin], ok[:, -margin:] = False, False, False, False
-    return (
-        float(np.sqrt(np.mean((sl - ll - truth["offset_azimuth"].values)[ok] ** 2))),
-        float(np.sqrt(np.mean((sp - pp - truth["offset_range"].values)[ok] ** 2))),
-    )
+    return rmse_grid(sl - ll, sp - pp, truth, margin)
 
 
 def multilook(intensity: np.ndarray) -> np.ndarray:
@@ -42,57 +104,199 @@ def multilook(intensity: np.ndarray) -> np.ndarray:
     return uniform_filter(intensity, 2)
 
 
+def poly_design(lines: np.ndarray, pixels: np.ndarray, order: int, shape: tuple[int, int]) -> np.ndarray:
+    u, v = lines / max(shape[0] - 1, 1), pixels / max(shape[1] - 1, 1)
+    return np.column_stack([u ** (d - j) * v**j for d in range(order + 1) for j in range(d + 1)])
+
+
+def skimage_rows(pairs, truth: xr.Dataset, margin: int) -> list[tuple]:
+    """scikit-image phase_cross_correlation on (data, primary amplitude, secondary amplitude) pairs."""
+    try:
+        from skimage.registration import phase_cross_correlation
+    except ImportError:
+        print("(scikit-image not installed: peer skipped; .venv/bin/pip install scikit-image)")
+        return []
+    rows = []
+    for data, a, b in pairs:
+        t = time.perf_counter()
+        shift, _, _ = phase_cross_correlation(a, b, upsample_factor=100)
+        dt = time.perf_counter() - t
+        d = -np.asarray(shift)  # skimage returns the shift that registers b onto a
+        rows.append((data, "skimage phase_cross_correlation", *rmse_grid(d[0], d[1], truth, margin), dt, ""))
+    return rows
+
+
+def arosics_rows(pairs, truth: xr.Dataset, margin: int, *, window: int, grid_res: int, order: dict[str, int]) -> list[tuple]:
+    """arosics COREG and COREG_LOCAL on (data, primary amplitude, secondary amplitude) pairs."""
+    peers = _arosics()
+    if peers is None:
+        return []
+    ok = inner_mask(truth, margin)
+    t_az, t_rg = truth["offset_azimuth"].values, truth["offset_range"].values
+    max_shift = int(np.ceil(max(np.abs(t_az[ok]).max(), np.abs(t_rg[ok]).max()))) + 3
+    rows = []
+    for data, a, b in pairs:
+        g = peers.global_shift(a, b, window=window, max_shift=max_shift, cpus=2)
+        note = f"reliability {g.reliability:.0f} %" if g.success else "failed"
+        rows.append((data, "arosics COREG", *rmse_grid(g.d_az, g.d_rg, truth, margin), g.seconds, note))
+        tp = peers.tie_points(a, b, grid_res=grid_res, window=window, max_shift=max_shift, cpus=2, min_reliability=0)
+        li, pi = tp.line.astype(int), tp.pixel.astype(int)
+        inside = (li >= 0) & (li < ok.shape[0]) & (pi >= 0) & (pi < ok.shape[1])
+        inside[inside] = ok[li[inside], pi[inside]]
+        li, pi = li[inside], pi[inside]
+        note = f"{tp.total} pts, {tp.matched} matched, {tp.outliers} outliers, {inside.sum()} kept in mask, max_shift {max_shift}"
+        if inside.sum() == 0:
+            rows.append((data, "arosics COREG_LOCAL tie pts", np.nan, np.nan, tp.seconds, note))
+            continue
+        e_az, e_rg = tp.d_az[inside] - t_az[li, pi], tp.d_rg[inside] - t_rg[li, pi]
+        rows.append(
+            (data, "arosics COREG_LOCAL tie pts", float(np.sqrt(np.mean(e_az**2))), float(np.sqrt(np.mean(e_rg**2))), tp.seconds, note)
+        )
+        # the same tie points (all kept ones, as alignsar fits all its GCPs) fitted by a polynomial
+        n = min(order[data], 2 if len(tp.line) >= 18 else 1 if len(tp.line) >= 9 else 0)
+        design = poly_design(tp.line, tp.pixel, n, ok.shape)
+        ca = np.linalg.lstsq(design, tp.d_az, rcond=None)[0]
+        cr = np.linalg.lstsq(design, tp.d_rg, rcond=None)[0]
+        ll, pp = np.meshgrid(np.arange(ok.shape[0], dtype=float), np.arange(ok.shape[1], dtype=float), indexing="ij")
+        full = poly_design(ll.ravel(), pp.ravel(), n, ok.shape)
+        fa, fr = (full @ ca).reshape(ok.shape), (full @ cr).reshape(ok.shape)
+        rows.append((data, f"arosics COREG_LOCAL + poly{n}", *rmse_grid(fa, fr, truth, margin), tp.seconds, "fit time not counted"))
+    return rows
+
+
+_AROSICS: list = []
+
+
+def _arosics():
+    """The helper module, or None (with a note, once) when arosics cannot be imported."""
+    if not _AROSICS:
+        try:
+            sys.path.insert(0, str(Path(__file__).resolve().parent))
+            import _peers_arosics
+        except ImportError as exc:
+            print(f"(arosics not importable ({exc}): peers COREG / COREG_LOCAL skipped; see the docstring of {__file__} to install them)")
+            _peers_arosics = None
+        _AROSICS.append(_peers_arosics)
+    return _AROSICS[0]
+
+
+def grid_res_for(shape: tuple[int, int], window: int, nb_gcp: int) -> int:
+    """arosics tie point spacing giving about ``nb_gcp`` points where alignsar places its GCPs
+    (whole windows inside the raster); arosics also tries the points nearer the edges."""
+    return max(4, round(np.sqrt((shape[0] - window) * (shape[1] - window) / nb_gcp)))
+
+
+def simulated(gamma: float, args: argparse.Namespace) -> list[tuple]:
+    scene = simulate_scene(
+        SceneConfig(lines=args.size, samples=args.size, dates=2, polarizations=("VV",), coherence=gamma, seed=11, relief_m=80.0)
+    )
+    tm = scene.truth_map
+    dem = DEM(tm["dem"].values, Affine.from_gdal(*tm.attrs["transform"]), __import__("pyproj").CRS.from_epsg(tm.attrs["epsg"]))
+    p, s = scene.acquisitions
+    truth = scene.truth[1]
+    rows = []
+    slc_cfg = CoregConfig.defaults("SLC")
+    slc_cfg.nb_gcp = args.nb_gcp
+    grd_cfg = CoregConfig.defaults("GRD")
+    grd_cfg.nb_gcp = args.nb_gcp
+    for name, method, cfg in (("dem_assisted", "dem_assisted", None), (f"cross_corr (SLC, {args.nb_gcp} GCPs)", "cross_corr", slc_cfg)):
+        t = time.perf_counter()
+        res = coregister(p, s, method, dem=dem, config=cfg)
+        rows.append(("SLC", name, *rmse(res.offsets, truth), time.perf_counter() - t, ""))
+    # GRD-like: detected, multilooked intensities on the same grid
+    ip = multilook(np.abs(p.measurement("VV").values.astype(np.complex128)) ** 2)
+    is_ = multilook(np.abs(s.measurement("VV").values.astype(np.complex128)) ** 2)
+    t = time.perf_counter()
+    res = coregister_rasters(xr.DataArray(ip, dims=("y", "x"), name="p"), xr.DataArray(is_, dims=("y", "x"), name="s"), grd_cfg)
+    rows.append(("GRD", f"cross_corr (GRD, {args.nb_gcp} GCPs)", *rmse(res.offsets, truth), time.perf_counter() - t, ""))
+    pairs = [("SLC", np.abs(p.measurement("VV").values), np.abs(s.measurement("VV").values)), ("GRD", ip, is_)]
+    # the floor of any global-shift method: the truth's own spread about its mean over the mask
+    ok = inner_mask(truth, 64)
+    mean_az, mean_rg = truth["offset_azimuth"].values[ok].mean(), truth["offset_range"].values[ok].mean()
+    rows.append(("-", "best constant (truth mean)", *rmse_grid(mean_az, mean_rg, truth, 64), 0.0, "reference for global shifts"))
+    rows += skimage_rows(pairs, truth, 64)
+    if not args.no_arosics:
+        window = slc_cfg.coarseRegistrationWindowHeight
+        order = {"SLC": slc_cfg.warpPolynomialOrder, "GRD": grd_cfg.warpPolynomialOrder}
+        rows += arosics_rows(
+            pairs, truth, 64, window=window, grid_res=grid_res_for((args.size, args.size), window, args.nb_gcp), order=order
+        )
+    return rows
+
+
+def real_texture(args: argparse.Namespace) -> list[tuple]:
+    """The Amsterdam SLC crop and copies shifted by REAL_SHIFTS; errors pooled over the shifts."""
+    shared = Path(os.environ.get("ALIGNSAR_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
+    store = shared / "sentinel1" / "sarxarray-snap-zarr" / "20230319-coreg.znap"
+    if not store.exists():
+        print(f"(real texture skipped: {store} not found)")
+        return []
+    ds = xr.open_zarr(store, consolidated=False)
+    i_name = next(v for v in ds.data_vars if v.startswith("i_VV"))
+    slc = ds[i_name].values.astype(np.float64) + 1j * ds[i_name.replace("i_", "q_")].values.astype(np.float64)
+    slc = np.nan_to_num(slc)  # the crop has one NaN pixel (line 1), which a Fourier shift would spread along its line
+    fx = np.fft.fftfreq(slc.shape[1])[None, :]
+    nb_gcp = max(9, args.nb_gcp // 10)
+    cfgs = {}
+    for data in ("SLC", "GRD"):
+        cfg = CoregConfig.defaults(data)
+        cfg.nb_gcp = nb_gcp
+        cfg.coarseRegistrationWindowHeight = cfg.coarseRegistrationWindowWidth = REAL_WINDOW
+        cfgs[data] = cfg
+    margin = REAL_WINDOW // 2
+    errors: dict[tuple[str, str], list] = {}
+    seconds: dict[tuple[str, str], float] = {}
+    notes: dict[tuple[str, str], str] = {}
+    for d_l, d_p in REAL_SHIFTS:
+        shifted = np.roll(np.fft.ifft(np.fft.fft(slc, axis=1) * np.exp(-2j * np.pi * fx * d_p), axis=1), d_l, axis=0)
+        truth = xr.Dataset(
+            {
+                "samples": (("azimuth", "range"), np.ones(slc.shape, np.int32)),
+                "offset_azimuth": (("azimuth", "range"), np.full(slc.shape, float(d_l))),
+                "offset_range": (("azimuth", "range"), np.full(slc.shape, float(d_p))),
+            }
+        )
+        ip, is_ = multilook(np.abs(slc) ** 2), multilook(np.abs(shifted) ** 2)
+        rows = []
+        for data, a, b in (("SLC", slc, shifted), ("GRD", ip, is_)):
+            t = time.perf_counter()
+            res = coregister_rasters(xr.DataArray(a, dims=("y", "x"), name="p"), xr.DataArray(b, dims=("y", "x"), name="s"), cfgs[data])
+            dt = time.perf_counter() - t
+            rows.append((data, f"cross_corr ({data}, {res.quality.gcps_kept} GCPs)", *rmse(res.offsets, truth, margin), dt, ""))
+        pairs = [("SLC", np.abs(slc), np.abs(shifted)), ("GRD", ip, is_)]
+        rows += skimage_rows(pairs, truth, margin)
+        if not args.no_arosics:
+            gr = grid_res_for(slc.shape, REAL_WINDOW, nb_gcp)
+            order = {k: c.warpPolynomialOrder for k, c in cfgs.items()}
+            rows += arosics_rows(pairs, truth, margin, window=REAL_WINDOW, grid_res=gr, order=order)
+        for data, name, ra, rr, sec, note in rows:
+            errors.setdefault((data, name), []).append((ra, rr))
+            seconds[(data, name)] = seconds.get((data, name), 0.0) + sec
+            notes[(data, name)] = note
+    out = []
+    for key, errs in errors.items():
+        e = np.asarray(errs)
+        out.append((*key, float(np.sqrt(np.mean(e[:, 0] ** 2))), float(np.sqrt(np.mean(e[:, 1] ** 2))), seconds[key], notes[key]))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--nb-gcp", type=int, default=1000, help="GCPs (the ICEYE defaults, 8000 / 10000, are for full-size products)")
+    parser.add_argument("--coherence", type=float, nargs="*", default=[0.9, 0.6, 0.3], help="simulated cases to run (none: only real)")
+    parser.add_argument("--no-real", action="store_true", help="skip the real-texture case")
+    parser.add_argument("--no-arosics", action="store_true", help="skip the arosics peers even when importable")
     args = parser.parse_args()
-    print(f"{'coherence':>9s} {'data':5s} {'method':28s} {'rmse az':>8s} {'rmse rg':>8s} {'seconds':>8s}")
-    for gamma in (0.9, 0.6, 0.3):
-        scene = simulate_scene(
-            SceneConfig(lines=args.size, samples=args.size, dates=2, polarizations=("VV",), coherence=gamma, seed=11, relief_m=80.0)
-        )
-        tm = scene.truth_map
-        dem = DEM(tm["dem"].values, Affine.from_gdal(*tm.attrs["transform"]), __import__("pyproj").CRS.from_epsg(tm.attrs["epsg"]))
-        p, s = scene.acquisitions
-        truth = scene.truth[1]
-        rows = []
-        slc_cfg = CoregConfig.defaults("SLC")
-        slc_cfg.nb_gcp = args.nb_gcp
-        grd_cfg = CoregConfig.defaults("GRD")
-        grd_cfg.nb_gcp = args.nb_gcp
-        for name, method, cfg in (("dem_assisted", "dem_assisted", None), (f"cross_corr (SLC, {args.nb_gcp} GCPs)", "cross_corr", slc_cfg)):
-            t = time.perf_counter()
-            res = coregister(p, s, method, dem=dem, config=cfg)
-            rows.append(("SLC", name, *rmse(res.offsets, truth), time.perf_counter() - t))
-        # GRD-like: detected, multilooked intensities on the same grid
-        ip = multilook(np.abs(p.measurement("VV").values.astype(np.complex128)) ** 2)
-        is_ = multilook(np.abs(s.measurement("VV").values.astype(np.complex128)) ** 2)
-        t = time.perf_counter()
-        res = coregister_rasters(xr.DataArray(ip, dims=("y", "x"), name="p"), xr.DataArray(is_, dims=("y", "x"), name="s"), grd_cfg)
-        rows.append(("GRD", f"cross_corr (GRD, {args.nb_gcp} GCPs)", *rmse(res.offsets, truth), time.perf_counter() - t))
-        try:
-            from skimage.registration import phase_cross_correlation
-
-            for data, (a, b) in (("SLC", (np.abs(p.measurement("VV").values), np.abs(s.measurement("VV").values))), ("GRD", (ip, is_))):
-                t = time.perf_counter()
-                shift, _, _ = phase_cross_correlation(a, b, upsample_factor=100)
-                dt = time.perf_counter() - t
-                d = -np.asarray(shift)  # skimage returns the shift that registers b onto a
-                ok = truth["samples"].values > 0
-                rows.append(
-                    (
-                        data,
-                        "skimage phase_cross_correlation",
-                        float(np.sqrt(np.mean((d[0] - truth["offset_azimuth"].values[ok]) ** 2))),
-                        float(np.sqrt(np.mean((d[1] - truth["offset_range"].values[ok]) ** 2))),
-                        dt,
-                    )
-                )
-        except ImportError:
-            print("(scikit-image not installed: peer skipped)")
-        for data, name, ra, rr, sec in rows:
-            print(f"{gamma:9.1f} {data:5s} {name:28s} {ra:8.4f} {rr:8.4f} {sec:8.1f}")
+    if not args.no_arosics and _arosics() is not None:
+        print(f"arosics {_arosics().VERSION}: sign check, 2 / 3 px roll recovered as {_arosics().check_sign()} (lines, pixels)")
+    print(f"{'case':>9s} {'data':5s} {'method':32s} {'rmse az':>8s} {'rmse rg':>8s} {'seconds':>8s}  notes")
+    cases = [(f"{g:.1f}", lambda g=g: simulated(g, args)) for g in args.coherence]
+    if not args.no_real:
+        cases.append(("real", lambda: real_texture(args)))
+    for label, run in cases:
+        for data, name, ra, rr, sec, note in run():
+            print(f"{label:>9s} {data:5s} {name:32s} {ra:8.4f} {rr:8.4f} {sec:8.1f}  {note}", flush=True)
 
 
 if __name__ == "__main__":
