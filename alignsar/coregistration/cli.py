@@ -40,6 +40,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--geoid", help="local geoid grid for orthometric DEMs (e.g. egm96_15.gtx)")
     p.add_argument("--pol", help="polarisation (default: the primary's first)")
     p.add_argument("--calibration", choices=["sigma0", "beta0", "gamma0"], help="coregister calibrated intensities instead of raw data")
+    p.add_argument("--swath", help="swath / sub-swath (default: the primary's first, e.g. IW1)")
+    p.add_argument(
+        "--burst", type=int, help="TOPS SLC: primary burst index (0-based) to coregister (deramped, see alignsar.coregistration.tops)"
+    )
     p.set_defaults(func=run)
 
 
@@ -59,13 +63,14 @@ def _read_raster(path: str) -> xr.DataArray:
     import rioxarray
 
     try:
-        arr = rioxarray.open_rasterio(path, masked=True).squeeze(drop=True)
+        # lazy, in 2048 x 2048 chunks: coregistration reads bands and writes block by block
+        arr = rioxarray.open_rasterio(path, masked=True, chunks={"x": 2048, "y": 2048}).squeeze(drop=True)
     except Exception as exc:  # rasterio raises several types for unreadable files
         raise UnsupportedProductError(path, f"unreadable raster ({exc})") from exc
     if arr.ndim != 2:
         raise UnsupportedProductError(path, f"expected a single-band raster, got {arr.ndim} dimensions")
     arr.name = os.path.basename(path)
-    return arr.load()
+    return arr
 
 
 def run(args: argparse.Namespace) -> int:
@@ -98,7 +103,17 @@ def run(args: argparse.Namespace) -> int:
         first = None
         for path in args.secondary_path:
             secondary = open_product(path)
-            res = coregister(primary, secondary, args.coregistration_type, pol=args.pol, dem=dem, config=cfg, calibration=args.calibration)
+            res = coregister(
+                primary,
+                secondary,
+                args.coregistration_type,
+                pol=args.pol,
+                swath=args.swath,
+                dem=dem,
+                config=cfg,
+                calibration=args.calibration,
+                burst=args.burst,
+            )
             if first is None:
                 first = res.primary
                 layers.append(first)
@@ -134,23 +149,27 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _write_tif(out: Path, layers: list[xr.DataArray], like: xr.DataArray | None) -> None:
+    """Write the layers as bands of a tiled float32 GeoTIFF, one dask block at a time (bounded
+    memory), to a temporary file renamed into place. Complex layers are written as intensities."""
     import tempfile
 
+    import dask.array as da
     import rasterio
+    from rasterio.windows import Window
 
-    data = np.stack([np.asarray(layer.values) for layer in layers])
-    if np.iscomplexobj(data):
-        data = np.abs(data) ** 2  # GeoTIFF output holds detected intensities
-    data = data.astype(np.float32)
+    shape = layers[0].shape
     profile = {
         "driver": "GTiff",
-        "height": data.shape[1],
-        "width": data.shape[2],
-        "count": data.shape[0],
+        "height": shape[0],
+        "width": shape[1],
+        "count": len(layers),
         "dtype": "float32",
         "nodata": np.nan,
         "tiled": True,
+        "blockxsize": 512,
+        "blockysize": 512,
         "compress": "deflate",
+        "BIGTIFF": "IF_SAFER",
     }
     if like is not None and like.rio.crs is not None:
         profile.update(crs=like.rio.crs, transform=like.rio.transform())
@@ -159,7 +178,17 @@ def _write_tif(out: Path, layers: list[xr.DataArray], like: xr.DataArray | None)
     os.close(fd)
     try:
         with rasterio.open(tmp, "w", **profile) as dst:
-            dst.write(data)
+            for band, layer in enumerate(layers, start=1):
+                data = layer.data if isinstance(layer.data, da.Array) else da.from_array(np.asarray(layer.data), chunks=2048)
+                rows = np.cumsum((0,) + data.chunks[0])
+                cols = np.cumsum((0,) + data.chunks[1])
+                for i in range(len(data.chunks[0])):
+                    for j in range(len(data.chunks[1])):
+                        block = np.asarray(data.blocks[i, j].compute())
+                        if np.iscomplexobj(block):
+                            block = np.abs(block) ** 2  # GeoTIFF output holds detected intensities
+                        window = Window(int(cols[j]), int(rows[i]), block.shape[1], block.shape[0])
+                        dst.write(block.astype(np.float32), band, window=window)
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -219,6 +219,13 @@ def measure_gcps(
             cur_l, cur_p = pred_l[idx] - lines[idx], pred_p[idx] - pixels[idx]
             if not (np.isfinite(cur_l) and np.isfinite(cur_p)):
                 continue
+            flat = None
+            if np.iscomplexobj(win_p) and phase is not None:
+                # the phase needs the prior mapping pixel by pixel: a slant range error of 1 px is
+                # ~1000 rad, so only an exact geometric mapping gives the right fringe gradient
+                wl, wp = np.meshgrid(np.arange(r0, r0 + h, dtype=float), np.arange(c0, c0 + w, dtype=float), indexing="ij")
+                ps_l, ps_p = prior(wl, wp) if prior is not None else (wl + cur_l, wp + cur_p)
+                flat = np.exp(1j * phase(wl, wp, ps_l, ps_p))
             for _ in range(max(1, cfg.maxIteration)):
                 sl0 = round(lines[idx] + cur_l) - h // 2
                 sp0 = round(pixels[idx] + cur_p) - w // 2
@@ -227,12 +234,7 @@ def measure_gcps(
                 win_s = band_s.window(sl0, sp0, h, w)
                 if win_s.shape != win_p.shape:
                     break
-                if np.iscomplexobj(win_p) and phase is not None:
-                    # the phase needs the prior mapping pixel by pixel: a slant range error of 1 px is
-                    # ~1000 rad, so only an exact geometric mapping gives the right fringe gradient
-                    wl, wp = np.meshgrid(np.arange(r0, r0 + h, dtype=float), np.arange(c0, c0 + w, dtype=float), indexing="ij")
-                    ps_l, ps_p = prior(wl, wp) if prior is not None else (wl + cur_l, wp + cur_p)
-                    flat = np.exp(1j * phase(wl, wp, ps_l, ps_p))
+                if flat is not None:
                     d_l, d_p, quality = correlate(win_p, win_s * flat, cfg.upsampleFactor)
                 elif np.iscomplexobj(win_p):
                     d_l, d_p, quality = correlate_detected(win_p, win_s, cfg.upsampleFactor)
