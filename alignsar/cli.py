@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -95,9 +96,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+GDAL_CACHE_MB = "256"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # GDAL's block cache defaults to 5 % of the RAM and keeps every block read: cap it so that the
+    # commands' memory stays bounded by their chunks (a user's GDAL_CACHEMAX wins)
+    os.environ.setdefault("GDAL_CACHEMAX", GDAL_CACHE_MB)
     try:
         return int(args.func(args))
     except AlignSARError as exc:

@@ -336,7 +336,9 @@ def test_geocode_method_refines_geotransform() -> None:
     cfg.geocodeRefinement, cfg.nb_gcp, cfg.coarseRegistrationWindowWidth, cfg.coarseRegistrationWindowHeight = "constant", 200, 32, 32
     res = coregister(p, late, "geocode", config=cfg, geobox=box)
     q = res.quality
-    print(f"geocode refinement: truth {truth[0]:+.3f} / {truth[1]:+.3f}, found {q.polynomial['azimuth'][0]:+.3f} / {q.polynomial['range'][0]:+.3f} map px")
+    print(
+        f"geocode refinement: truth {truth[0]:+.3f} / {truth[1]:+.3f}, found {q.polynomial['azimuth'][0]:+.3f} / {q.polynomial['range'][0]:+.3f} map px"
+    )
     assert abs(truth[0]) + abs(truth[1]) > 1.0
     assert q.polynomial["azimuth"][0] == pytest.approx(truth[0], abs=0.1)
     assert q.polynomial["range"][0] == pytest.approx(truth[1], abs=0.1)

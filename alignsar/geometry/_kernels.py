@@ -1,9 +1,9 @@
 """Compiled (numba) inner loops of the geometry engine.
 
-The orbit is passed as the piecewise-polynomial coefficients of :class:`~alignsar.model.Orbit`
-(``scipy.interpolate.PPoly`` layout: ``c[k, segment, axis]``, descending powers of ``t - x[segment]``
-in s), or for :func:`geo2rdr_grid` merged as ``coef[segment, k, 9]`` (position m, velocity m/s,
-acceleration m/s^2; x, y, z each) so that the nine Horner chains of a state run interleaved.
+The orbit is passed as the breakpoints ``x`` (s) of the piecewise polynomials of
+:class:`~alignsar.model.Orbit` and their coefficients merged as ``coef[segment, k, 9]`` (position m,
+velocity m/s, acceleration m/s^2; x, y, z each; descending powers of ``t - x[segment]``) so that the
+nine Horner chains of a state run interleaved.
 """
 
 from __future__ import annotations
@@ -12,86 +12,6 @@ import numba
 import numpy as np
 
 from ..model._poly import _segment, slant_to_ground_seeded
-
-
-@numba.njit(cache=True, inline="always")
-def _horner(c: np.ndarray, seg: int, dt: float, axis: int) -> float:
-    acc = 0.0
-    for k in range(c.shape[0]):
-        acc = acc * dt + c[k, seg, axis]
-    return acc
-
-
-@numba.njit(cache=True, inline="always")
-def _newton_point(
-    px: float,
-    py: float,
-    pz: float,
-    t: float,
-    x: np.ndarray,
-    cpos: np.ndarray,
-    cvel: np.ndarray,
-    cacc: np.ndarray,
-    tol: float,
-    max_iter: int,
-    t_min: float,
-    t_max: float,
-) -> tuple[float, float, bool]:
-    """Zero-Doppler Newton for one ECEF point: (time s, slant range m, converged)."""
-    converged = False
-    tc = min(max(t, t_min), t_max)
-    sx = sy = sz = vx = vy = vz = ax = ay = az = 0.0
-    for _ in range(max(max_iter, 1)):
-        tc = min(max(t, t_min), t_max)
-        seg = _segment(x, tc)
-        d = tc - x[seg]
-        sx, sy, sz = _horner(cpos, seg, d, 0), _horner(cpos, seg, d, 1), _horner(cpos, seg, d, 2)
-        vx, vy, vz = _horner(cvel, seg, d, 0), _horner(cvel, seg, d, 1), _horner(cvel, seg, d, 2)
-        ax, ay, az = _horner(cacc, seg, d, 0), _horner(cacc, seg, d, 1), _horner(cacc, seg, d, 2)
-        dx, dy, dz = px - sx, py - sy, pz - sz
-        f = dx * vx + dy * vy + dz * vz
-        fp = dx * ax + dy * ay + dz * az - (vx * vx + vy * vy + vz * vz)
-        step = f / fp
-        t = tc - step
-        # Newton's error after this step is ~ |f''| / (2 |f'|) step^2, f'' ~ -3 V.A
-        if abs(step) < tol or 1.5 * abs(vx * ax + vy * ay + vz * az) / abs(fp) * step * step < 0.1 * tol:
-            converged = True
-            break
-    # satellite at the final time by Taylor from the last evaluation (|step| is tiny)
-    h1 = t - tc
-    dx = px - (sx + vx * h1 + 0.5 * ax * h1 * h1)
-    dy = py - (sy + vy * h1 + 0.5 * ay * h1 * h1)
-    dz = pz - (sz + vz * h1 + 0.5 * az * h1 * h1)
-    return t, np.sqrt(dx * dx + dy * dy + dz * dz), converged and t_min <= t <= t_max
-
-
-@numba.njit(cache=True, parallel=True)
-def zero_doppler_newton(
-    points: np.ndarray,
-    seed: np.ndarray,
-    x: np.ndarray,
-    cpos: np.ndarray,
-    cvel: np.ndarray,
-    cacc: np.ndarray,
-    tol: float,
-    max_iter: int,
-    t_min: float,
-    t_max: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Zero-Doppler time (s), slant range (m) and converged flag for ECEF ``points`` (n, 3)."""
-    n = points.shape[0]
-    t_out = np.empty(n)
-    r_out = np.empty(n)
-    ok = np.zeros(n, dtype=np.bool_)
-    for i in numba.prange(n):
-        if not (np.isfinite(points[i, 0]) and np.isfinite(seed[i])):
-            t_out[i] = r_out[i] = np.nan
-            continue
-        t_out[i], r_out[i], ok[i] = _newton_point(
-            points[i, 0], points[i, 1], points[i, 2], seed[i], x, cpos, cvel, cacc, tol, max_iter, t_min, t_max
-        )
-    return t_out, r_out, ok
-
 
 WGS84_A = 6378137.0
 WGS84_E2 = 6.69437999014e-3  # first eccentricity squared (WGS84)
@@ -130,9 +50,9 @@ def _newton9(
     t_min: float,
     t_max: float,
 ) -> tuple[float, float, bool, int, float]:
-    """:func:`_newton_point` on merged coefficients, starting the segment search from ``seg``
-    (the segment of a neighbouring point). Returns (time s, slant range m, converged, segment,
-    last f' m^2/s^2)."""
+    """Zero-Doppler Newton for one ECEF point on merged coefficients, starting the segment search from
+    ``seg`` (the segment of a neighbouring point; any valid index otherwise). Returns (time s,
+    slant range m, converged, segment, last f' m^2/s^2)."""
     converged = False
     tc = min(max(t, t_min), t_max)
     sx = sy = sz = vx = vy = vz = ax = ay = az = 0.0
@@ -367,3 +287,30 @@ def seconds_to_ns(t: np.ndarray, ref_ns: int, out: np.ndarray) -> None:
         for j in range(t.shape[1]):
             v = t[i, j]
             out[i, j] = ref_ns + np.int64(np.rint(v * 1e9)) if np.isfinite(v) else nat
+
+
+@numba.njit(cache=True, parallel=True)
+def zero_doppler_newton(
+    points: np.ndarray,
+    seed: np.ndarray,
+    x: np.ndarray,
+    coef: np.ndarray,
+    tol: float,
+    max_iter: int,
+    t_min: float,
+    t_max: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Zero-Doppler time (s), slant range (m) and converged flag for ECEF ``points`` (n, 3), orbit as
+    breakpoints ``x`` and merged coefficients ``coef[segment, k, 9]``."""
+    n = points.shape[0]
+    t_out = np.empty(n)
+    r_out = np.empty(n)
+    ok = np.zeros(n, dtype=np.bool_)
+    for i in numba.prange(n):
+        if not (np.isfinite(points[i, 0]) and np.isfinite(seed[i])):
+            t_out[i] = r_out[i] = np.nan
+            continue
+        t_out[i], r_out[i], ok[i], _, _ = _newton9(
+            points[i, 0], points[i, 1], points[i, 2], seed[i], x, coef, 0, tol, max_iter, t_min, t_max
+        )
+    return t_out, r_out, ok

@@ -76,13 +76,6 @@ def _state(orbit: Orbit, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
     return st.position, st.velocity, st.acceleration
 
 
-def _orbit_args(orbit: Orbit) -> tuple[Any, ...]:
-    """Orbit polynomials for the compiled kernels: breakpoints, position / velocity / acceleration
-    coefficients, and the time span (s) solutions may take."""
-    pos, vel, acc = orbit._position_poly, orbit._velocity_poly, orbit._acceleration_poly
-    return pos.x, np.ascontiguousarray(pos.c), np.ascontiguousarray(vel.c), np.ascontiguousarray(acc.c)
-
-
 def _newton(orbit: Orbit, points: np.ndarray, t: np.ndarray, tol: float, max_iter: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Zero-Doppler Newton (compiled kernel) on ECEF points; returns (t, range m, converged)."""
     from ._kernels import zero_doppler_newton
@@ -90,7 +83,9 @@ def _newton(orbit: Orbit, points: np.ndarray, t: np.ndarray, tol: float, max_ite
     shape = points.shape[:-1]
     pts = np.ascontiguousarray(points.reshape(-1, 3), dtype=np.float64)
     seed = np.ascontiguousarray(np.broadcast_to(t, shape).reshape(-1), dtype=np.float64)
-    t_out, r_out, ok = zero_doppler_newton(pts, seed, *_orbit_args(orbit), tol, max_iter, orbit._t[0] - 1.0, orbit._t[-1] + 1.0)
+    t_out, r_out, ok = zero_doppler_newton(
+        pts, seed, orbit._position_poly.x, _merged_coefficients(orbit), tol, max_iter, orbit._t[0] - 1.0, orbit._t[-1] + 1.0
+    )
     return t_out.reshape(shape), r_out.reshape(shape), ok.reshape(shape)
 
 
