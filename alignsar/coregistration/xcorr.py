@@ -143,45 +143,71 @@ def gcp_grid(shape: tuple[int, int], n: int, window: tuple[int, int]) -> tuple[n
 
 
 class _Band:
-    """A numpy band of full-width rows of an array, with windows read from it (or, outside it, from
-    the array itself)."""
+    """A numpy tile of an array (rows from ``r0``, columns from ``c0``), with windows read from it
+    (or, outside it, from the array itself)."""
 
-    def __init__(self, array: Any, data: np.ndarray, r0: int) -> None:
-        self.array, self.data, self.r0 = array, data, r0
+    def __init__(self, array: Any, data: np.ndarray, r0: int, c0: int) -> None:
+        self.array, self.data, self.r0, self.c0 = array, data, r0, c0
 
-    def window(self, l0: int, c0: int, h: int, w: int) -> np.ndarray:
-        if self.r0 <= l0 and l0 + h <= self.r0 + self.data.shape[0]:
-            return self.data[l0 - self.r0 : l0 - self.r0 + h, c0 : c0 + w]
-        win, _, _ = read_window(self.array, np.array([l0, l0 + h - 1], float), np.array([c0, c0 + w - 1], float), margin=0)
+    def window(self, l0: int, p0: int, h: int, w: int) -> np.ndarray:
+        i, j = l0 - self.r0, p0 - self.c0
+        if i >= 0 and j >= 0 and i + h <= self.data.shape[0] and j + w <= self.data.shape[1]:
+            return self.data[i : i + h, j : j + w]
+        win, _, _ = read_window(self.array, np.array([l0, l0 + h - 1], float), np.array([p0, p0 + w - 1], float), margin=0)
         return win
 
 
-def _banded(
-    primary: Any, secondary: Any, lines: np.ndarray, pred_lines: np.ndarray, h: int, pad: int
-) -> Iterator[tuple[np.ndarray, _Band, _Band]]:
-    """Batches of GCP rows with the primary band covering their windows and the secondary band
-    covering the predicted windows (+- ``pad`` lines), both computed in one go (a lazy input such as
-    a geocoded image is computed once per batch, not once per window); batches span about one chunk
-    of rows, so memory stays at a few chunks."""
-    rows = np.unique(lines)
-    chunk = primary.chunks[0][0] if isinstance(primary, da.Array) else 1024
-    start = 0
-    while start < rows.size:
+def _span_groups(values: np.ndarray, span: int) -> list[np.ndarray]:
+    """Sorted unique ``values`` cut into consecutive groups spanning less than ``span``."""
+    uniq = np.unique(values)
+    groups, start = [], 0
+    while start < uniq.size:
         stop = start + 1
-        while stop < rows.size and rows[stop] - rows[start] < max(chunk, h):
+        while stop < uniq.size and uniq[stop] - uniq[start] < span:
             stop += 1
-        batch = rows[start:stop]
-        sel = np.isin(lines, batch)
-        p0, p1 = max(int(batch[0]) - h // 2, 0), min(int(batch[-1]) - h // 2 + h, primary.shape[0])
-        pl = pred_lines[sel]
-        pl = pl[np.isfinite(pl)]
-        s0 = int(np.clip(np.floor(pl.min()) - h // 2 - pad, 0, secondary.shape[0])) if pl.size else 0
-        s1 = int(np.clip(np.ceil(pl.max()) + h // 2 + pad + 1, 0, secondary.shape[0])) if pl.size else 0
-        bp, bs = primary[p0:p1], secondary[s0:s1]
-        if isinstance(bp, da.Array) or isinstance(bs, da.Array):
-            bp, bs = dask.compute(bp, bs)
-        yield batch, _Band(primary, np.asarray(bp), p0), _Band(secondary, np.asarray(bs), s0)
+        groups.append(uniq[start:stop])
         start = stop
+    return groups
+
+
+def _tiles(
+    primary: Any,
+    secondary: Any,
+    lines: np.ndarray,
+    pixels: np.ndarray,
+    pred: tuple[np.ndarray, np.ndarray],
+    window: tuple[int, int],
+    pad: int,
+) -> Iterator[tuple[list[np.ndarray], _Band, _Band]]:
+    """GCPs in tiles of about one chunk: for each tile the GCP indices per GCP row, the primary tile
+    covering their windows and the secondary tile covering the predicted windows (+- ``pad``), both
+    computed in one go (a lazy input such as a geocoded image is computed once per tile, not once per
+    window), so memory stays at a few chunks whatever the image size."""
+    h, w = window
+    if isinstance(primary, da.Array):
+        ch, cw = primary.chunks[0][0], primary.chunks[1][0]
+    else:
+        ch = cw = 1024
+    for rows in _span_groups(lines, max(ch, h)):
+        in_rows = np.isin(lines, rows)
+        for cols in _span_groups(pixels[in_rows], max(cw, w)):
+            sel = np.flatnonzero(in_rows & np.isin(pixels, cols))
+            p_r0, p_r1 = max(int(rows[0]) - h // 2, 0), min(int(rows[-1]) - h // 2 + h, primary.shape[0])
+            p_c0, p_c1 = max(int(cols[0]) - w // 2, 0), min(int(cols[-1]) - w // 2 + w, primary.shape[1])
+            pl, pp = pred[0][sel], pred[1][sel]
+            ok = np.isfinite(pl) & np.isfinite(pp)
+            if ok.any():
+                s_r0 = int(np.clip(np.floor(pl[ok].min()) - h // 2 - pad, 0, secondary.shape[0]))
+                s_r1 = int(np.clip(np.ceil(pl[ok].max()) + h // 2 + pad + 1, 0, secondary.shape[0]))
+                s_c0 = int(np.clip(np.floor(pp[ok].min()) - w // 2 - pad, 0, secondary.shape[1]))
+                s_c1 = int(np.clip(np.ceil(pp[ok].max()) + w // 2 + pad + 1, 0, secondary.shape[1]))
+            else:
+                s_r0 = s_r1 = s_c0 = s_c1 = 0
+            bp, bs = primary[p_r0:p_r1, p_c0:p_c1], secondary[s_r0:s_r1, s_c0:s_c1]
+            if isinstance(bp, da.Array) or isinstance(bs, da.Array):
+                bp, bs = dask.compute(bp, bs)
+            groups = [sel[lines[sel] == r] for r in np.unique(lines[sel])]
+            yield groups, _Band(primary, np.asarray(bp), p_r0, p_c0), _Band(secondary, np.asarray(bs), s_r0, s_c0)
 
 
 def measure_gcps(
@@ -208,9 +234,8 @@ def measure_gcps(
 
     # GCP rows are read in bands of about a chunk (bounded memory) and processed in threads (FFTs
     # and BLAS release the GIL)
-    def do_row(row: float, band_p: _Band, band_s: _Band) -> None:
-        sel = np.flatnonzero(lines == row)
-        r0 = int(row) - h // 2
+    def do_row(sel: np.ndarray, band_p: _Band, band_s: _Band) -> None:
+        r0 = int(lines[sel[0]]) - h // 2
         if r0 < 0 or r0 + h > primary.shape[0]:
             return
         for idx in sel:
@@ -251,8 +276,8 @@ def measure_gcps(
                     break
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        for batch, band_p, band_s in _banded(primary, secondary, lines, pred_l, h, pad=h):
-            list(pool.map(lambda r, bp=band_p, bs=band_s: do_row(r, bp, bs), batch))
+        for groups, band_p, band_s in _tiles(primary, secondary, lines, pixels, (pred_l, pred_p), (h, w), pad=max(h, w)):
+            list(pool.map(lambda g, bp=band_p, bs=band_s: do_row(g, bp, bs), groups))
     return GCPTable(lines.astype(float), pixels.astype(float), dl, dp, q)
 
 
@@ -306,9 +331,8 @@ def fine_registration(
     ku = np.fft.fftfreq(h)[:, None]
     kv = np.fft.fftfreq(w)[None, :]
 
-    def do_row(row: float, band_p: _Band, band_s: _Band) -> None:
-        sel = np.flatnonzero(lines == row)
-        l0 = int(row) - h // 2
+    def do_row(sel: np.ndarray, band_p: _Band, band_s: _Band) -> None:
+        l0 = int(lines[sel[0]]) - h // 2
         if l0 < 0 or l0 + h > primary.shape[0]:
             return
         for k in sel:
@@ -339,8 +363,8 @@ def fine_registration(
             spectra[int(k)] = cross
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        for batch, band_p, band_s in _banded(primary, secondary, lines, pl, h, pad=2):
-            list(pool.map(lambda r, bp=band_p, bs=band_s: do_row(r, bp, bs), batch))
+        for groups, band_p, band_s in _tiles(primary, secondary, lines, pixels, (pl, pp), (h, w), pad=2):
+            list(pool.map(lambda g, bp=band_p, bs=band_s: do_row(g, bp, bs), groups))
     if not spectra:
         return FineRegistration(0.0, 0.0, 0.0, 0, coh)
     idx = np.array(sorted(spectra))
