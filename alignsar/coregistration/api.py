@@ -127,11 +127,17 @@ def _with_prior(prior: Any, warp: OffsetField) -> OffsetField:
 
 
 def _cross_corr_field(
-    p_img: xr.DataArray, s_img: xr.DataArray, cfg: CoregConfig, prior: Any, record: QualityRecord, phase: Any = None
+    p_img: xr.DataArray,
+    s_img: xr.DataArray,
+    cfg: CoregConfig,
+    prior: Any,
+    record: QualityRecord,
+    phase: Any = None,
+    prior_window: Any = None,
 ) -> OffsetField:
     """GCP offsets by cross-correlation (coarse, then fine registration for complex data when
     ``applyFineRegistration``), warp polynomial, quality fields filled in."""
-    gcps = measure_gcps(p_img.data, s_img.data, cfg, prior=prior, phase=phase)
+    gcps = measure_gcps(p_img.data, s_img.data, cfg, prior=prior, phase=phase, prior_window=prior_window)
     record.notes.append("coherent correlation of geometrically flattened complex windows" if phase is not None else "intensity correlation")
     if prior is not None:
         record.notes.append("warp polynomial fitted to the offsets relative to the geometric prior and added to it")
@@ -315,9 +321,9 @@ def coregister(
         phase = functools.partial(geometric_phase, primary, secondary, swath=swath)
 
     if method == "cross_corr":
-        field = _cross_corr_field(p_corr, s_corr, cfg, field.evaluate, record, phase)
+        field = _cross_corr_field(p_corr, s_corr, cfg, field.evaluate, record, phase, prior_window=field.on_window)
     elif method == "dem_assisted" and cfg.demAssistedRefinement == "constant":
-        gcps = measure_gcps(p_corr.data, s_corr.data, cfg, prior=field.evaluate, phase=phase)
+        gcps = measure_gcps(p_corr.data, s_corr.data, cfg, prior=field.evaluate, phase=phase, prior_window=field.on_window)
         ok = gcps.found & (gcps.quality >= cfg.minCoherence)
         if ok.sum() >= 3:
             pl, pp = field.evaluate(gcps.line[ok], gcps.pixel[ok])
@@ -357,15 +363,17 @@ def coregister(
     out.attrs.update({"coregistration": method, "resampling": cfg.resampling, "reference_product": primary.product_name})
     record.mean_offset_azimuth_px, record.mean_offset_range_px = field.mean_offset()
     if np.iscomplexobj(p_img.dtype.type(0)):
-        # coherence on a central window (half the image, at most 1024 x 1024: bounded memory),
+        # coherence on a central window (half the image, at most 256 x 256: bounded cost),
         # before (integer alignment by the mean offset) and after, with the geometric (flat-earth +
         # topographic) phase of the offsets removed
         n0, n1 = p_img.shape
-        h0, h1 = min(n0 // 2, 1024), min(n1 // 2, 1024)
+        h0, h1 = min(n0 // 2, 256), min(n1 // 2, 256)
         win = (slice(n0 // 2 - h0 // 2, n0 // 2 - h0 // 2 + h0), slice(n1 // 2 - h1 // 2, n1 // 2 - h1 // 2 + h1))
         pa = np.asarray(p_img.data[win])
-        after = np.asarray(out.data[win])
         ll, pp = np.meshgrid(np.arange(n0)[win[0]], np.arange(n1)[win[1]], indexing="ij")
+        # resample just the window (slicing the lazy output would compute whole output chunks)
+        wl, wp = field.evaluate(ll.astype(float), pp.astype(float))
+        after = np.asarray(resample_at(s_img, wl, wp, cfg.resampling, ramp=ramp_s))
         sl, sp = geometry.evaluate(ll.astype(float), pp.astype(float))
         phase = geometric_phase(primary, secondary, ll, pp, sl, sp, swath)
         dl, dp = round(record.mean_offset_azimuth_px), round(record.mean_offset_range_px)

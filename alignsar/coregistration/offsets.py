@@ -30,6 +30,15 @@ class OffsetField:
 
     shape: tuple[int, int]
     evaluate: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+    evaluate_grid: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None
+
+    def on_window(self, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Secondary (line, pixel) on the grid ``rows x cols`` (1-D primary lines / pixels), by the
+        field's fast grid evaluation when it has one."""
+        if self.evaluate_grid is not None:
+            return self.evaluate_grid(rows, cols)
+        ll, pp = np.meshgrid(np.asarray(rows, float), np.asarray(cols, float), indexing="ij")
+        return self.evaluate(ll, pp)
 
     def on_grid(self, chunks: int = 1024) -> tuple[da.Array, da.Array]:
         """Lazy secondary (line, pixel) for every primary pixel, dims (azimuth, range)."""
@@ -77,7 +86,11 @@ def geometric_offsets(
         lines, pixels = np.asarray(lines, float), np.asarray(pixels, float)
         return lines + spl_l.ev(lines, pixels), pixels + spl_p.ev(lines, pixels)
 
-    return OffsetField((n_lines, n_pix), evaluate)
+    def evaluate_grid(rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rows, cols = np.asarray(rows, float), np.asarray(cols, float)
+        return rows[:, None] + spl_l(rows, cols), cols[None, :] + spl_p(rows, cols)
+
+    return OffsetField((n_lines, n_pix), evaluate, evaluate_grid)
 
 
 def polynomial_offsets(

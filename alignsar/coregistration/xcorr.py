@@ -211,14 +211,21 @@ def _tiles(
 
 
 def measure_gcps(
-    primary: Any, secondary: Any, cfg: CoregConfig, prior: Any = None, mask: np.ndarray | None = None, phase: Any = None
+    primary: Any,
+    secondary: Any,
+    cfg: CoregConfig,
+    prior: Any = None,
+    mask: np.ndarray | None = None,
+    phase: Any = None,
+    prior_window: Any = None,
 ) -> GCPTable:
     """Cross-correlate windows at the GCP grid. ``primary`` / ``secondary``: 2-D arrays (numpy or
     dask). ``prior(lines, pixels) -> (sec_lines, sec_pixels)``: predicted secondary positions
     (identity when None). ``mask``: GCPs to use (``onlyGCPsOnLand``). Complex data: with
     ``phase(lines, pixels, sec_lines, sec_pixels)`` (the interferometric phase the geometry predicts,
     rad) the secondary window is flattened by it and correlated coherently (most precise); without,
-    the 2x-oversampled intensities are correlated (insensitive to fringes)."""
+    the 2x-oversampled intensities are correlated (insensitive to fringes). ``prior_window(rows,
+    cols)``: the prior on a grid of 1-D lines x pixels (faster than ``prior`` on every pixel)."""
     h, w = cfg.coarseRegistrationWindowHeight, cfg.coarseRegistrationWindowWidth
     lines, pixels = gcp_grid(primary.shape, cfg.nb_gcp, (h, w))
     if mask is not None:
@@ -248,8 +255,12 @@ def measure_gcps(
             if np.iscomplexobj(win_p) and phase is not None:
                 # the phase needs the prior mapping pixel by pixel: a slant range error of 1 px is
                 # ~1000 rad, so only an exact geometric mapping gives the right fringe gradient
-                wl, wp = np.meshgrid(np.arange(r0, r0 + h, dtype=float), np.arange(c0, c0 + w, dtype=float), indexing="ij")
-                ps_l, ps_p = prior(wl, wp) if prior is not None else (wl + cur_l, wp + cur_p)
+                rr, cc = np.arange(r0, r0 + h, dtype=float), np.arange(c0, c0 + w, dtype=float)
+                wl, wp = np.meshgrid(rr, cc, indexing="ij")
+                if prior_window is not None:
+                    ps_l, ps_p = prior_window(rr, cc)
+                else:
+                    ps_l, ps_p = prior(wl, wp) if prior is not None else (wl + cur_l, wp + cur_p)
                 flat = np.exp(1j * phase(wl, wp, ps_l, ps_p))
             for _ in range(max(1, cfg.maxIteration)):
                 sl0 = round(lines[idx] + cur_l) - h // 2
