@@ -45,86 +45,109 @@ class GCPTable:
 
 
 def _dft_matrix(n: int, positions: np.ndarray) -> np.ndarray:
-    """E[u, k] = exp(2 pi i k u / n) for frequencies k in FFT order."""
+    """E[..., u, k] = exp(2 pi i k u / n) for frequencies k in FFT order (positions (..., g))."""
     k = np.fft.fftfreq(n) * n
-    return np.exp(2j * np.pi * np.outer(positions, k) / n)
+    return np.exp(2j * np.pi * positions[..., :, None] * k / n)
 
 
 def oversample(window: np.ndarray, factor: int = 2) -> np.ndarray:
-    """Band-limited (FFT zero-padding) oversampling of a complex window by ``factor`` per axis."""
-    n, m = window.shape
-    spec = sfft.fftshift(sfft.fft2(window))
-    out = np.zeros((n * factor, m * factor), dtype=np.complex128)
+    """Band-limited (FFT zero-padding) oversampling of complex windows (last two axes) by ``factor``."""
+    n, m = window.shape[-2:]
+    spec = sfft.fftshift(sfft.fft2(window), axes=(-2, -1))
+    out = np.zeros((*window.shape[:-2], n * factor, m * factor), dtype=np.complex128)
     r0, c0 = (n * factor - n) // 2, (m * factor - m) // 2
-    out[r0 : r0 + n, c0 : c0 + m] = spec
-    return sfft.ifft2(sfft.ifftshift(out)) * factor**2
+    out[..., r0 : r0 + n, c0 : c0 + m] = spec
+    return sfft.ifft2(sfft.ifftshift(out, axes=(-2, -1))) * factor**2
 
 
-def correlate_detected(primary: np.ndarray, secondary: np.ndarray, upsample: int = 128, factor: int = 2) -> tuple[float, float, float]:
+def correlate_detected(primary: np.ndarray, secondary: np.ndarray, upsample: int = 128, factor: int = 2) -> tuple[Any, Any, Any]:
     """Shift of complex windows measured on their intensities after oversampling the complex data
     ``factor`` times (detection doubles the bandwidth: without oversampling it aliases and the
-    estimate locks towards integer pixels). Insensitive to interferometric fringes."""
+    estimate locks towards integer pixels). Insensitive to interferometric fringes. Stacks of
+    windows (leading axes) give arrays."""
     p = np.abs(oversample(primary, factor)) ** 2
     s = np.abs(oversample(secondary, factor)) ** 2
     d_l, d_p, q = correlate(p, s, upsample)
     return d_l / factor, d_p / factor, q
 
 
-def cross_spectrum(primary: np.ndarray, secondary: np.ndarray) -> tuple[np.ndarray, float]:
-    """Hann-tapered cross spectrum ``conj(P) S`` of two equally shaped windows and the normalising
-    energy ``sqrt(sum|p|^2 sum|s|^2)`` (real windows are demeaned first)."""
+def cross_spectrum(primary: np.ndarray, secondary: np.ndarray) -> tuple[np.ndarray, Any]:
+    """Hann-tapered cross spectrum ``conj(P) S`` of equally shaped windows (last two axes; leading
+    axes are a stack) and the normalising energy ``sqrt(sum|p|^2 sum|s|^2)`` (real windows are
+    demeaned first)."""
     p = primary.astype(np.complex128)
     s = secondary.astype(np.complex128)
     if not np.iscomplexobj(primary) and not np.iscomplexobj(secondary):
-        p = p - p.mean()
-        s = s - s.mean()
+        p = p - p.mean(axis=(-2, -1), keepdims=True)
+        s = s - s.mean(axis=(-2, -1), keepdims=True)
     # a Hann taper removes the edge effects of cutting windows (pull towards integer / zero shifts)
-    taper = np.outer(np.hanning(p.shape[0]), np.hanning(p.shape[1]))
+    taper = np.outer(np.hanning(p.shape[-2]), np.hanning(p.shape[-1]))
     p, s = p * taper, s * taper
-    energy = float(np.sqrt(np.sum(np.abs(p) ** 2) * np.sum(np.abs(s) ** 2)))
-    return np.conj(sfft.fft2(p)) * sfft.fft2(s), energy
+    energy = np.sqrt(np.sum(np.abs(p) ** 2, axis=(-2, -1)) * np.sum(np.abs(s) ** 2, axis=(-2, -1)))
+    cross = np.conj(sfft.fft2(p)) * sfft.fft2(s)
+    return cross, (float(energy) if np.ndim(energy) == 0 else energy)
 
 
-def peak(cross: np.ndarray, upsample: int = 128) -> tuple[float, float, float]:
-    """Sub-pixel position (d_line, d_pixel) and magnitude of the correlation peak of a cross
-    spectrum: integer peak of its inverse FFT, refined by matrix DFTs to 1/16 px over +-1 px, then
-    to 1 / ``upsample`` px over +-1.5 / 16 px, then a parabola."""
-    corr = sfft.ifft2(cross)
-    n, m = corr.shape
-    i, j = np.unravel_index(np.argmax(np.abs(corr)), corr.shape)
-    d = np.array([i if i <= n // 2 else i - n, j if j <= m // 2 else j - m], dtype=float)
-    fine = np.zeros((1, 1))
-    a = b = 0
+def peak(cross: np.ndarray, upsample: int = 128) -> tuple[Any, Any, Any]:
+    """Sub-pixel position (d_line, d_pixel) and magnitude of the correlation peak of cross spectra
+    (last two axes; leading axes a stack): integer peak of the inverse FFT, refined by matrix DFTs to
+    1/16 px over +-1 px, then to 1 / ``upsample`` px over +-1.5 / 16 px, then a parabola."""
+    single = cross.ndim == 2
+    c = cross[None] if single else cross.reshape(-1, *cross.shape[-2:])
+    k, n, m = c.shape
+    corr = np.abs(sfft.ifft2(c)).reshape(k, -1)
+    flat = np.argmax(corr, axis=1)
+    i, j = flat // m, flat % m
+    d = np.stack([np.where(i <= n // 2, i, i - n), np.where(j <= m // 2, j, j - m)], axis=1).astype(float)
+    fine = np.zeros((k, 1, 1))
+    a = b = np.zeros(k, dtype=int)
     step = 1.0
     for factor, radius in ((16, 1.0), (upsample, 1.5 / 16)):
         half = int(np.ceil(radius * factor))
         grid = np.arange(-half, half + 1) / factor
-        rows = _dft_matrix(n, d[0] + grid)
-        cols = _dft_matrix(m, d[1] + grid)
-        fine = np.abs(rows @ cross @ cols.T) / (n * m)
-        a, b = np.unravel_index(np.argmax(fine), fine.shape)
-        d = d + np.array([grid[a], grid[b]])
+        rows = _dft_matrix(n, d[:, :1] + grid)  # (k, g, n)
+        cols = _dft_matrix(m, d[:, 1:] + grid)  # (k, g, m)
+        fine = np.abs(rows @ c @ np.swapaxes(cols, 1, 2)) / (n * m)
+        best = np.argmax(fine.reshape(k, -1), axis=1)
+        a, b = best // fine.shape[2], best % fine.shape[2]
+        d = d + np.stack([grid[a], grid[b]], axis=1)
         step = 1.0 / factor
+    g = fine.shape[1]
+    ks = np.arange(k)
+    f0 = fine[ks, a, b]
 
-    def vertex(fm: float, f0: float, fp: float) -> float:
+    def vertex(fm: np.ndarray, fp: np.ndarray, inside: np.ndarray) -> np.ndarray:
         den = fm - 2 * f0 + fp
-        return 0.0 if den == 0 else 0.5 * (fm - fp) / den
+        with np.errstate(invalid="ignore", divide="ignore"):
+            v = np.where(den != 0, 0.5 * (fm - fp) / np.where(den != 0, den, 1), 0.0)
+        return np.where(inside, v, 0.0)
 
-    da_ = vertex(fine[a - 1, b], fine[a, b], fine[a + 1, b]) if 0 < a < fine.shape[0] - 1 else 0.0
-    db_ = vertex(fine[a, b - 1], fine[a, b], fine[a, b + 1]) if 0 < b < fine.shape[1] - 1 else 0.0
-    d = d + np.array([da_, db_]) * step
-    return float(d[0]), float(d[1]), float(fine[a, b])
+    ia, ib = (a > 0) & (a < g - 1), (b > 0) & (b < g - 1)
+    da_ = vertex(fine[ks, np.clip(a - 1, 0, g - 1), b], fine[ks, np.clip(a + 1, 0, g - 1), b], ia)
+    db_ = vertex(fine[ks, a, np.clip(b - 1, 0, g - 1)], fine[ks, a, np.clip(b + 1, 0, g - 1)], ib)
+    d = d + np.stack([da_, db_], axis=1) * step
+    if single:
+        return float(d[0, 0]), float(d[0, 1]), float(f0[0])
+    shape = cross.shape[:-2]
+    return d[:, 0].reshape(shape), d[:, 1].reshape(shape), f0.reshape(shape)
 
 
-def correlate(primary: np.ndarray, secondary: np.ndarray, upsample: int = 128) -> tuple[float, float, float]:
+def correlate(primary: np.ndarray, secondary: np.ndarray, upsample: int = 128) -> tuple[Any, Any, Any]:
     """Sub-pixel shift (d_line, d_pixel) of ``secondary`` relative to ``primary`` (secondary(x) =
-    primary(x - d)) and the normalised correlation at the peak. Windows of equal shape; complex
-    windows are correlated coherently (use :func:`correlate_detected` when fringes are present)."""
+    primary(x - d)) and the normalised correlation at the peak. Windows of equal shape (last two
+    axes; a stack of windows gives arrays, NaN where a window has no energy); complex windows are
+    correlated coherently (use :func:`correlate_detected` when fringes are present)."""
     cross, energy = cross_spectrum(primary, secondary)
-    if energy == 0 or not np.isfinite(energy):
-        return np.nan, np.nan, 0.0
-    d_l, d_p, value = peak(cross, upsample)
-    return d_l, d_p, value / energy
+    if np.ndim(energy) == 0:
+        if energy == 0 or not np.isfinite(energy):
+            return np.nan, np.nan, 0.0
+        d_l, d_p, value = peak(cross, upsample)
+        return d_l, d_p, value / energy
+    bad = ~(np.isfinite(energy) & (energy > 0))
+    d_l, d_p, value = peak(np.where(bad[..., None, None], 0, cross), upsample)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        q = np.where(bad, 0.0, value / np.where(bad, 1, energy))
+    return np.where(bad, np.nan, d_l), np.where(bad, np.nan, d_p), q
 
 
 def gcp_grid(shape: tuple[int, int], n: int, window: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -242,49 +265,68 @@ def measure_gcps(
     # GCP rows are read in bands of about a chunk (bounded memory) and processed in threads (FFTs
     # and BLAS release the GIL)
     def do_row(sel: np.ndarray, band_p: _Band, band_s: _Band) -> None:
+        # the GCPs of one row, correlated as stacks of at most 32 windows per iteration (bounded memory)
+        if sel.size > 32:
+            for part in np.array_split(sel, -(-sel.size // 32)):
+                do_row(part, band_p, band_s)
+            return
         r0 = int(lines[sel[0]]) - h // 2
         if r0 < 0 or r0 + h > primary.shape[0]:
             return
-        for idx in sel:
-            c0 = int(pixels[idx]) - w // 2
-            win_p = band_p.window(r0, c0, h, w)
-            cur_l, cur_p = pred_l[idx] - lines[idx], pred_p[idx] - pixels[idx]
-            if not (np.isfinite(cur_l) and np.isfinite(cur_p)):
-                continue
-            flat = None
-            if np.iscomplexobj(win_p) and phase is not None:
-                # the phase needs the prior mapping pixel by pixel: a slant range error of 1 px is
-                # ~1000 rad, so only an exact geometric mapping gives the right fringe gradient
-                rr, cc = np.arange(r0, r0 + h, dtype=float), np.arange(c0, c0 + w, dtype=float)
+        c0s = pixels[sel].astype(int) - w // 2
+        wins_p = np.stack([band_p.window(r0, c0, h, w) for c0 in c0s])
+        if wins_p.shape[1:] != (h, w):
+            return
+        cur_l, cur_p = pred_l[sel] - lines[sel], pred_p[sel] - pixels[sel]
+        active = np.isfinite(cur_l) & np.isfinite(cur_p)
+        flat = None
+        if np.iscomplexobj(wins_p) and phase is not None:
+            # the phase needs the prior mapping pixel by pixel: a slant range error of 1 px is
+            # ~1000 rad, so only an exact geometric mapping gives the right fringe gradient
+            rr = np.arange(r0, r0 + h, dtype=float)
+            flat = np.empty(wins_p.shape, dtype=np.complex128)
+            for k, c0 in enumerate(c0s):
+                cc = np.arange(c0, c0 + w, dtype=float)
                 wl, wp = np.meshgrid(rr, cc, indexing="ij")
                 if prior_window is not None:
                     ps_l, ps_p = prior_window(rr, cc)
                 else:
-                    ps_l, ps_p = prior(wl, wp) if prior is not None else (wl + cur_l, wp + cur_p)
-                flat = np.exp(1j * phase(wl, wp, ps_l, ps_p))
-            for _ in range(max(1, cfg.maxIteration)):
-                sl0 = round(lines[idx] + cur_l) - h // 2
-                sp0 = round(pixels[idx] + cur_p) - w // 2
-                if sl0 < 0 or sp0 < 0 or sl0 + h > secondary.shape[0] or sp0 + w > secondary.shape[1]:
-                    break
-                win_s = band_s.window(sl0, sp0, h, w)
-                if win_s.shape != win_p.shape:
-                    break
-                if flat is not None:
-                    d_l, d_p, quality = correlate(win_p, win_s * flat, cfg.upsampleFactor)
-                elif np.iscomplexobj(win_p):
-                    d_l, d_p, quality = correlate_detected(win_p, win_s, cfg.upsampleFactor)
-                else:
-                    d_l, d_p, quality = correlate(win_p, win_s, cfg.upsampleFactor)
-                if not (np.isfinite(d_l) and np.isfinite(d_p)):
-                    break
-                new_l = (sl0 + h // 2 - lines[idx]) + d_l
-                new_p = (sp0 + w // 2 - pixels[idx]) + d_p
-                change = np.hypot(new_l - cur_l, new_p - cur_p)
-                cur_l, cur_p = new_l, new_p
-                dl[idx], dp[idx], q[idx] = cur_l, cur_p, quality
-                if change < cfg.gcpTolerance:
-                    break
+                    ps_l, ps_p = prior(wl, wp) if prior is not None else (wl + cur_l[k], wp + cur_p[k])
+                flat[k] = np.exp(1j * phase(wl, wp, ps_l, ps_p))
+        for _ in range(max(1, cfg.maxIteration)):
+            sl0 = np.round(lines[sel] + np.where(active, cur_l, 0)).astype(int) - h // 2
+            sp0 = np.round(pixels[sel] + np.where(active, cur_p, 0)).astype(int) - w // 2
+            inside = active & (sl0 >= 0) & (sp0 >= 0) & (sl0 + h <= secondary.shape[0]) & (sp0 + w <= secondary.shape[1])
+            use = np.flatnonzero(inside)
+            if use.size == 0:
+                break
+            wins_s = [band_s.window(int(sl0[k]), int(sp0[k]), h, w) for k in use]
+            ok = np.array([ws.shape == (h, w) for ws in wins_s])
+            use = use[ok]
+            if use.size == 0:
+                break
+            ws = np.stack([wins_s[k] for k in np.flatnonzero(ok)])
+            wp_ = wins_p[use]
+            if flat is not None:
+                d_l, d_p, quality = correlate(wp_, ws * flat[use], cfg.upsampleFactor)
+            elif np.iscomplexobj(wp_):
+                d_l, d_p, quality = correlate_detected(wp_, ws, cfg.upsampleFactor)
+            else:
+                d_l, d_p, quality = correlate(wp_, ws, cfg.upsampleFactor)
+            good = np.isfinite(d_l) & np.isfinite(d_p)
+            new_l = (sl0[use] + h // 2 - lines[sel][use]) + d_l
+            new_p = (sp0[use] + w // 2 - pixels[sel][use]) + d_p
+            change = np.hypot(new_l - cur_l[use], new_p - cur_p[use])
+            upd = use[good]
+            cur_l[upd], cur_p[upd] = new_l[good], new_p[good]
+            idx = sel[upd]
+            dl[idx], dp[idx], q[idx] = new_l[good], new_p[good], quality[good]
+            # stop iterating GCPs that converged or failed
+            active[use[~good]] = False
+            active[use[good & (change < cfg.gcpTolerance)]] = False
+            active[np.setdiff1d(np.arange(sel.size), use)] = False
+            if not active.any():
+                break
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         for groups, band_p, band_s in _tiles(primary, secondary, lines, pixels, (pred_l, pred_p), (h, w), pad=max(h, w)):
@@ -356,6 +398,11 @@ def fine_registration(
             if win_p.shape != (h, w) or win_s.shape != (h, w) or not (np.isfinite(win_p).all() and np.isfinite(win_s).all()):
                 continue
             wl, wp = np.meshgrid(np.arange(l0, l0 + h, dtype=float), np.arange(p0, p0 + w, dtype=float), indexing="ij")
+            # move the secondary window by its own predicted fractional offset first (Fourier shift):
+            # the windows then differ only by the common residual, and the taper's pull towards zero
+            # shift acts on that residual alone
+            frac_l, frac_p = pl[k] - (s0 + h // 2), pp[k] - (s1 + w // 2)
+            win_s = sfft.ifft2(sfft.fft2(win_s) * np.exp(2j * np.pi * (ku * frac_l + kv * frac_p)))
             if phase is not None:
                 sl, sp = (geometry or prior)(wl, wp)
                 win_s = win_s * np.exp(1j * phase(wl, wp, sl, sp))
@@ -367,9 +414,7 @@ def fine_registration(
             cross, energy = cross_spectrum(win_p, win_s)
             if energy == 0 or not np.isfinite(energy):
                 continue
-            # remove the window's own predicted fractional shift: what is left is the common residual
-            frac_l, frac_p = pl[k] - (s0 + h // 2), pp[k] - (s1 + w // 2)
-            cross = cross * np.exp(2j * np.pi * (ku * frac_l + kv * frac_p)) / energy
+            cross = cross / energy
             coh[k] = float(np.abs(sfft.ifft2(cross)).max())
             spectra[int(k)] = cross
 
