@@ -104,6 +104,14 @@ def _check_pair(primary: Acquisition, secondary: Acquisition, pol: str) -> None:
         raise GeometryError(secondary.source_path, "secondary does not overlap the primary")
 
 
+FINE_MIN_CORRECTION_PX = 0.02
+"""Fine-registration corrections smaller than this (px) are reported, not applied: pooled small
+windows carry a bias of ~0.01 px (Hann taper, window cuts), below which the coarse coherent
+correlation over 128 x 128 windows is the more accurate (measured on simulated pairs: applying them
+took the RMSE at coherence 0.6 from 0.008 to 0.016 px). Fine registration corrects coarse stages that
+are off by more, e.g. intensity correlation of complex data without a geometric prior."""
+
+
 def _relative(gcps: GCPTable, prior: Any) -> GCPTable:
     """GCP offsets relative to the prior's (the warp models only what the geometry does not)."""
     if prior is None:
@@ -151,7 +159,14 @@ def _cross_corr_field(
     if cfg.applyFineRegistration and np.iscomplexobj(p_img.dtype.type(0)):
         keep = fit.kept
         fine = fine_registration(p_img.data, s_img.data, gcps.line[keep], gcps.pixel[keep], field.evaluate, cfg, phase, geometry=prior)
-        if fine.windows_used:
+        small = np.hypot(fine.shift_azimuth, fine.shift_range) < FINE_MIN_CORRECTION_PX
+        if fine.windows_used and small:
+            record.notes.append(
+                f"fine registration ({fine.windows_used} pooled {cfg.fineRegistrationWindowHeight} x {cfg.fineRegistrationWindowWidth} "
+                f"windows, pooled coherence {fine.coherence:.3f}) confirms the coarse warp: correction "
+                f"({fine.shift_azimuth:+.4f}, {fine.shift_range:+.4f}) px below {FINE_MIN_CORRECTION_PX} px, not applied"
+            )
+        elif fine.windows_used:
             coarse_field, dl, dp = field, fine.shift_azimuth, fine.shift_range
 
             def refined(lines: np.ndarray, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

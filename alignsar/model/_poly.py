@@ -23,6 +23,18 @@ def _segment(x: np.ndarray, t: float) -> int:
 
 
 @numba.njit(cache=True, inline="always")
+def _grsr(grsr: np.ndarray, j: int, j1: int, w: float, u: float) -> tuple[float, float]:
+    """Slant range (m) of ground range offset ``u`` (m) by the ``grsr`` polynomial interpolated
+    between nodes ``j`` and ``j1`` (weight ``w``), and its derivative d slant / d ground."""
+    val = 0.0
+    der = 0.0
+    for k in range(grsr.shape[1] - 1, -1, -1):
+        der = der * u + val
+        val = val * u + (grsr[j, k] * (1 - w) + grsr[j1, k] * w)
+    return val, der
+
+
+@numba.njit(cache=True, inline="always")
 def slant_to_ground_one(
     t: float, slant: float, nodes: np.ndarray, sr0: np.ndarray, srgr: np.ndarray, gr0: np.ndarray, grsr: np.ndarray
 ) -> float:
@@ -41,12 +53,7 @@ def slant_to_ground_one(
         g = g * x + (srgr[j, k] * (1 - w) + srgr[j1, k] * w)
     g0 = gr0[j] * (1 - w) + gr0[j1] * w
     for _ in range(2):  # the srgr seed is within a few cm: two Newton steps reach < 1 nm
-        u = g - g0
-        val = 0.0
-        der = 0.0
-        for k in range(grsr.shape[1] - 1, -1, -1):
-            der = der * u + val
-            val = val * u + (grsr[j, k] * (1 - w) + grsr[j1, k] * w)
+        val, der = _grsr(grsr, j, j1, w, g - g0)
         g = g - (val - slant) / der
     return g
 
@@ -101,12 +108,7 @@ def slant_to_ground_seeded(
     g0 = gr0[j] * (1 - w) + gr0[j1] * w
     der = 1.0
     for _ in range(6):
-        u = g - g0
-        val = 0.0
-        der = 0.0
-        for k in range(grsr.shape[1] - 1, -1, -1):
-            der = der * u + val
-            val = val * u + (grsr[j, k] * (1 - w) + grsr[j1, k] * w)
+        val, der = _grsr(grsr, j, j1, w, g - g0)
         step = (val - slant) / der
         g = g - step
         if abs(step) < 1e-3:
