@@ -348,3 +348,42 @@ def test_geocode_method_refines_geotransform() -> None:
     g = measure_gcps(res.primary.data, res.data.data, dataclasses.replace(cfg, warpPolynomialOrder=0))
     ok = g.found
     assert abs(np.median(g.offset_azimuth[ok])) < 0.1 and abs(np.median(g.offset_range[ok])) < 0.1
+
+
+def test_only_gcps_on_land(pair) -> None:
+    """onlyGCPsOnLand: with 'land' = the half of the scene west of its centre, only GCPs whose ground
+    position lies west of the centre are used (about half), and the offsets still match the truth;
+    with the real Natural Earth land polygons (the scene is inland near Rome) every GCP is kept;
+    without a land polygon the option is a configuration error."""
+    import shapely
+
+    from alignsar.geometry import rdr2geo
+
+    scene, dem = pair
+    p, s = scene.acquisitions
+    cfg = CoregConfig.defaults("SLC")
+    cfg.nb_gcp, cfg.coarseRegistrationWindowWidth, cfg.coarseRegistrationWindowHeight, cfg.warpPolynomialOrder = 300, 64, 64, 1
+    cfg.onlyGCPsOnLand = True
+    lon0 = float(p.footprint.centroid.x)
+    west = shapely.box(lon0 - 5, -90, lon0, 90)
+    res = coregister(p, s, "cross_corr", config=cfg, dem=dem, land=west)
+    all_res = coregister(p, s, "cross_corr", config=_without_land_mask(cfg), dem=dem)
+    assert 0.3 * all_res.quality.gcps_found < res.quality.gcps_found < 0.7 * all_res.quality.gcps_found
+    from alignsar.coregistration.xcorr import gcp_grid
+
+    lines, pixels = gcp_grid(p.swath().grid.shape, 300, (64, 64))
+    g = rdr2geo(p, lines, pixels, dem=dem)
+    assert res.quality.gcps_found <= int((g.lon < lon0).sum())
+    assert max(_rmse_vs_truth(res, scene.truth[1])) < 0.05
+    import geopandas
+
+    land = geopandas.read_file(shared_path("vector/naturalearth_lowres/naturalearth_lowres.shp")).to_crs(4326).geometry.union_all()
+    assert coregister(p, s, "cross_corr", config=cfg, dem=dem, land=land).quality.gcps_found == all_res.quality.gcps_found
+    with pytest.raises(ConfigError):
+        coregister(p, s, "cross_corr", config=cfg, dem=dem)
+
+
+def _without_land_mask(cfg: CoregConfig) -> CoregConfig:
+    import dataclasses
+
+    return dataclasses.replace(cfg, onlyGCPsOnLand=False)

@@ -112,6 +112,21 @@ took the RMSE at coherence 0.6 from 0.008 to 0.016 px). Fine registration correc
 are off by more, e.g. intensity correlation of complex data without a geometric prior."""
 
 
+def _land_mask(primary: Acquisition, swath: str | None, dem: DEM | None, land: Any) -> Any:
+    """``onlyGCPsOnLand``: a function of GCP (lines, pixels) -> on land (inside ``land``, lon / lat)."""
+    if land is None:
+        raise ConfigError("onlyGCPsOnLand", "needs a land polygon (coregister(land=...), CLI --land FILE)")
+    import shapely
+
+    from ..geometry import rdr2geo
+
+    def on_land(lines: np.ndarray, pixels: np.ndarray) -> np.ndarray:
+        g = rdr2geo(primary, lines.astype(float), pixels.astype(float), dem=dem, swath=swath)
+        return np.asarray(shapely.contains_xy(land, g.lon, g.lat), dtype=bool)
+
+    return on_land
+
+
 def _relative(gcps: GCPTable, prior: Any) -> GCPTable:
     """GCP offsets relative to the prior's (the warp models only what the geometry does not)."""
     if prior is None:
@@ -142,10 +157,13 @@ def _cross_corr_field(
     record: QualityRecord,
     phase: Any = None,
     prior_window: Any = None,
+    mask: Any = None,
 ) -> OffsetField:
     """GCP offsets by cross-correlation (coarse, then fine registration for complex data when
     ``applyFineRegistration``), warp polynomial, quality fields filled in."""
-    gcps = measure_gcps(p_img.data, s_img.data, cfg, prior=prior, phase=phase, prior_window=prior_window)
+    gcps = measure_gcps(p_img.data, s_img.data, cfg, prior=prior, phase=phase, prior_window=prior_window, mask=mask)
+    if mask is not None:
+        record.notes.append(f"onlyGCPsOnLand: {gcps.line.size} GCPs on land")
     record.notes.append("coherent correlation of geometrically flattened complex windows" if phase is not None else "intensity correlation")
     if prior is not None:
         record.notes.append("warp polynomial fitted to the offsets relative to the geometric prior and added to it")
@@ -275,13 +293,16 @@ def coregister(
     geobox: Any = None,
     burst: int | None = None,
     azimuth_shift: float = 0.0,
+    land: Any = None,
 ) -> CoregResult:
     """Align ``secondary`` on ``primary`` (see the module docstring).
 
     TOPS SLC swaths: ``burst`` (primary burst index) is required; the matching secondary burst is
     deramped, resampled and reramped (:mod:`.tops`). ``azimuth_shift`` (secondary lines) is a
     constant correction added to the final azimuth offsets (e.g. the ESD estimate of
-    :func:`coregister_bursts`)."""
+    :func:`coregister_bursts`). ``land``: a shapely (multi)polygon in lon / lat (deg, WGS84) used when
+    ``onlyGCPsOnLand`` is set: GCPs whose ground position (rdr2geo with the DEM, else at height 0)
+    falls outside it are not used."""
     if method not in METHODS:
         raise ConfigError("coregistration_type", f"must be one of {METHODS}, got {method!r}")
     pol = (pol or primary.polarizations[0]).upper()
@@ -336,7 +357,8 @@ def coregister(
         phase = functools.partial(geometric_phase, primary, secondary, swath=swath)
 
     if method == "cross_corr":
-        field = _cross_corr_field(p_corr, s_corr, cfg, field.evaluate, record, phase, prior_window=field.on_window)
+        mask = _land_mask(primary, swath, dem, land) if cfg.onlyGCPsOnLand else None
+        field = _cross_corr_field(p_corr, s_corr, cfg, field.evaluate, record, phase, prior_window=field.on_window, mask=mask)
     elif method == "dem_assisted" and cfg.demAssistedRefinement == "constant":
         gcps = measure_gcps(p_corr.data, s_corr.data, cfg, prior=field.evaluate, phase=phase, prior_window=field.on_window)
         ok = gcps.found & (gcps.quality >= cfg.minCoherence)

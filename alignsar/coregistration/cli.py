@@ -40,6 +40,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--geoid", help="local geoid grid for orthometric DEMs (e.g. egm96_15.gtx)")
     p.add_argument("--pol", help="polarisation (default: the primary's first)")
     p.add_argument("--calibration", choices=["sigma0", "beta0", "gamma0"], help="coregister calibrated intensities instead of raw data")
+    p.add_argument("--land", help="land polygons (any vector format geopandas reads) for onlyGCPsOnLand")
     p.add_argument("--swath", help="swath / sub-swath (default: the primary's first, e.g. IW1)")
     p.add_argument(
         "--burst", type=int, help="TOPS SLC: primary burst index (0-based) to coregister (deramped, see alignsar.coregistration.tops)"
@@ -57,6 +58,19 @@ def _is_plain_raster(path: str) -> bool:
     except UnsupportedProductError:
         return True
     return False
+
+
+def _read_land(path: str) -> Any:
+    """Union of the polygons of a vector file, in lon / lat (deg, WGS84)."""
+    import geopandas
+
+    try:
+        frame = geopandas.read_file(path)
+    except Exception as exc:  # pyogrio raises several types for unreadable files
+        raise UnsupportedProductError(path, f"unreadable vector file ({exc})") from exc
+    if frame.crs is None:
+        raise UnsupportedProductError(path, "vector file has no CRS")
+    return frame.to_crs(4326).geometry.union_all()
 
 
 def _read_raster(path: str) -> xr.DataArray:
@@ -99,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
             dem.check_covers(primary.footprint, "the primary")
         elif args.coregistration_type == "dem_assisted":
             raise ConfigError("dem", "dem_assisted needs --dem (use -ct stack for orbits only)")
+        land = _read_land(args.land) if args.land else None
         layers, names, times = [], [], []
         first = None
         for path in args.secondary_path:
@@ -113,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
                 config=cfg,
                 calibration=args.calibration,
                 burst=args.burst,
+                land=land,
             )
             if first is None:
                 first = res.primary

@@ -238,13 +238,14 @@ def measure_gcps(
     secondary: Any,
     cfg: CoregConfig,
     prior: Any = None,
-    mask: np.ndarray | None = None,
+    mask: Any = None,
     phase: Any = None,
     prior_window: Any = None,
 ) -> GCPTable:
     """Cross-correlate windows at the GCP grid. ``primary`` / ``secondary``: 2-D arrays (numpy or
     dask). ``prior(lines, pixels) -> (sec_lines, sec_pixels)``: predicted secondary positions
-    (identity when None). ``mask``: GCPs to use (``onlyGCPsOnLand``). Complex data: with
+    (identity when None). ``mask``: GCPs to use (``onlyGCPsOnLand``), a boolean raster or a
+    function of (lines, pixels). Complex data: with
     ``phase(lines, pixels, sec_lines, sec_pixels)`` (the interferometric phase the geometry predicts,
     rad) the secondary window is flattened by it and correlated coherently (most precise); without,
     the 2x-oversampled intensities are correlated (insensitive to fringes). ``prior_window(rows,
@@ -252,7 +253,7 @@ def measure_gcps(
     h, w = cfg.coarseRegistrationWindowHeight, cfg.coarseRegistrationWindowWidth
     lines, pixels = gcp_grid(primary.shape, cfg.nb_gcp, (h, w))
     if mask is not None:
-        keep = mask[lines.astype(int), pixels.astype(int)]
+        keep = mask(lines, pixels) if callable(mask) else mask[lines.astype(int), pixels.astype(int)]
         lines, pixels = lines[keep], pixels[keep]
     dl = np.full(lines.shape, np.nan)
     dp = np.full(lines.shape, np.nan)
