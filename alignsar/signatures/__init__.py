@@ -4,6 +4,7 @@
 
 from .polarimetry import EPSILON, copol_phase_difference, dual_pol, dual_pol_descriptors, quad_pol, soil_moisture_index
 from .single import DB_FLOOR, amplitude, coherence, from_db, intensity, interferogram, multilook, to_db
+from .terrain import normalization_areas, terrain_flattened_gamma0
 
 __all__ = [
     "DB_FLOOR",
@@ -17,7 +18,9 @@ __all__ = [
     "intensity",
     "interferogram",
     "multilook",
+    "normalization_areas",
     "quad_pol",
     "soil_moisture_index",
+    "terrain_flattened_gamma0",
     "to_db",
 ]
