@@ -217,6 +217,7 @@ def _cross_corr_field(
 
 def _refine_geotransform(
     out_p: xr.DataArray,
+    out_s: xr.DataArray,
     s_img: xr.DataArray,
     secondary: Acquisition,
     box: Any,
@@ -233,9 +234,8 @@ def _refine_geotransform(
     from affine import Affine
     from odc.geo.geobox import GeoBox
 
-    first = geocode(s_img, lookup_table(secondary, box, dem, swath=swath), kernel)
     gcfg = dataclasses.replace(cfg, warpPolynomialOrder=0)
-    gcps = measure_gcps(out_p.data, first.data, gcfg)
+    gcps = measure_gcps(out_p.data, out_s.data, gcfg)
     try:
         fit = fit_warp(gcps, gcfg, out_p.shape)
     except ValueError as exc:
@@ -342,7 +342,7 @@ def coregister(
         record.resampling = kernel
         record.notes.append("both acquisitions geocoded onto one map grid (no radar-grid offsets)")
         if cfg.geocodeRefinement == "constant":
-            out_s = _refine_geotransform(out_p, s_img, secondary, box, dem, swath, kernel, cfg, record)
+            out_s = _refine_geotransform(out_p, out_s, s_img, secondary, box, dem, swath, kernel, cfg, record)
         return CoregResult(out_s, None, record, primary=out_p)
 
     if method in ("dem_assisted", "stack", "cross_corr"):

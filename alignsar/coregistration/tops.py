@@ -111,8 +111,8 @@ class _BurstSource(ProductSource):
         return dataclasses.replace(lut, line=lut.line - self.first_line)
 
     def noise(self, swath: str, pol: str) -> ThermalNoise | None:
-        # noise vectors are indexed by swath lines; keep the parent's (calibration shifts are enough
-        # for complex coregistration, and thermal-noise removal is refused on burst views)
+        # noise vectors are indexed by swath lines and are not shifted here: burst views carry no
+        # noise LUT, so thermal-noise removal on them raises MissingDataError (no noise annotation)
         return None
 
 
@@ -156,7 +156,7 @@ def matching_burst(primary: Acquisition, secondary: Acquisition, swath: str | No
         raise MissingDataError(secondary.source_path, f"no burst with ID {bp.burst_id} in the secondary")
     anx = np.array([b.azimuth_anx_time if b.azimuth_anx_time is not None else np.nan for b in bursts])
     if bp.azimuth_anx_time is not None and np.isfinite(bp.azimuth_anx_time) and np.isfinite(anx).all():
-        # anx times are periodic with the orbit (~98.6 min): compare modulo the cycle of bursts
+        # time since the ascending node is the along-orbit position: equal for the same ground on a repeat pass
         return int(np.argmin(np.abs(anx - bp.azimuth_anx_time)))
     return min(range(len(bursts)), key=lambda k: abs(_seconds(bursts[k].azimuth_time) - _seconds(bp.azimuth_time)))
 
