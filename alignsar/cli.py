@@ -37,26 +37,21 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .simulate import SceneConfig, simulate_scene
-    from .simulate.io import write_scene
+    from .cube.cli import progress_bar
+    from .demo import run_demo
 
-    cfg = SceneConfig(lines=args.lines, samples=args.samples, dates=args.dates, seed=args.seed)
     t0 = time.perf_counter()
-    with _progress(args.quiet) as status:
-
-        def say(msg: str) -> None:
-            if status is not None:
-                status.update(msg)
-
-        say("simulating scene")
-        scene = simulate_scene(cfg, progress=say)
-        products = write_scene(scene, args.outdir, progress=lambda name: say(f"wrote {name}"))
+    with progress_bar(args.quiet, "demo") as advance:
+        result = run_demo(args.outdir, lines=args.lines, samples=args.samples, dates=args.dates, seed=args.seed, progress=advance)
     if not args.quiet:
+        s = result.chip_summary
         print(
-            f"simulated {len(products)} dates of {cfg.lines} x {cfg.samples} px in {time.perf_counter() - t0:.1f} s -> {args.outdir}",
+            f"simulated {len(result.products)} dates of {args.lines} x {args.samples} px, built {result.cube}, "
+            f"{s['chips']} chips ({', '.join(f'{k} {n}' for k, n in s['splits'].items())}) in {time.perf_counter() - t0:.1f} s; "
+            f"configuration: {result.config}",
             file=sys.stderr,
         )
-    for p in products:
+    for p in (*result.products, result.config, result.cube, result.chips):
         print(p)
     return 0
 
@@ -80,8 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "demo",
-        help="simulate a small SAR stack and write it",
-        description="Simulate a small SAR stack (the embedded default scene) and write its products and truth to OUTDIR.",
+        help="simulate a small SAR stack, build its cube and ML chips",
+        description=(
+            "The end-to-end demo on the embedded default: simulate a small SAR stack (products and truth), build its "
+            "datacube from OUTDIR/config.yaml (written as a worked example) and cut ML chips with a leak-free split."
+        ),
     )
     p.add_argument("outdir", type=Path, help="output folder")
     p.add_argument("--lines", type=int, default=256, help="azimuth lines per image (default 256)")
@@ -91,8 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     from .coregistration.cli import add_parser as add_coregister
+    from .cube.cli import add_parser as add_cube
+    from .dataset.cli import add_parser as add_chips
 
     add_coregister(sub)
+    add_cube(sub)
+    add_chips(sub)
     return parser
 
 

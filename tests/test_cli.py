@@ -61,8 +61,19 @@ def test_bad_input_one_line_nonzero(tmp_path: Path, make, expected: str) -> None
 def test_demo_writes_openable_stack(tmp_path: Path) -> None:
     res = run("--quiet", "demo", str(tmp_path / "out"), "--lines", "96", "--samples", "80", "--dates", "2")
     assert res.returncode == 0, res.stderr
-    paths = [Path(p) for p in res.stdout.split()]
-    assert len(paths) == 2 and all(p.is_dir() for p in paths)
+    out = [Path(p) for p in res.stdout.split()]
+    paths = out[:2]
+    assert all(p.is_dir() for p in paths)
+    # the demo goes on: its worked-example configuration, the cube and the chips
+    assert out[2:] == [tmp_path / "out" / "config.yaml", tmp_path / "out" / "cube.zarr", tmp_path / "out" / "chips"]
+    import xarray as xr
+
+    from alignsar.cube.config import CubeConfig
+
+    assert CubeConfig.load(out[2]).labels is not None
+    cube = xr.open_zarr(out[3], consolidated=False)
+    assert cube.sizes == {"time": 2, "azimuth": 96, "range": 80}
+    assert json.loads((out[4] / "index.json").read_text())
     acqs = [alignsar.open_product(p) for p in paths]
     assert acqs[0].start_time < acqs[1].start_time
     slc = acqs[1].measurement("VV")

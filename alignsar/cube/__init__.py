@@ -1,0 +1,1 @@
+"""Aligned datacubes: configuration, time selection, alignment, CF metadata and storage."""
