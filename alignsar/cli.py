@@ -10,9 +10,7 @@ import argparse
 import json
 import os
 import sys
-import time
 from collections.abc import Sequence
-from pathlib import Path
 
 from . import __version__
 from .errors import AlignSARError
@@ -37,23 +35,9 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .cube.cli import progress_bar
-    from .demo import run_demo
+    from .stac.cli import cmd_demo as stac_demo
 
-    t0 = time.perf_counter()
-    with progress_bar(args.quiet, "demo") as advance:
-        result = run_demo(args.outdir, lines=args.lines, samples=args.samples, dates=args.dates, seed=args.seed, progress=advance)
-    if not args.quiet:
-        s = result.chip_summary
-        print(
-            f"simulated {len(result.products)} dates of {args.lines} x {args.samples} px, built {result.cube}, "
-            f"{s['chips']} chips ({', '.join(f'{k} {n}' for k, n in s['splits'].items())}) in {time.perf_counter() - t0:.1f} s; "
-            f"configuration: {result.config}",
-            file=sys.stderr,
-        )
-    for p in (*result.products, result.config, result.cube, result.chips):
-        print(p)
-    return 0
+    return stac_demo(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,19 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compact", action="store_true", help="one-line JSON")
     p.set_defaults(func=cmd_info)
 
-    p = sub.add_parser(
-        "demo",
-        help="simulate a small SAR stack, build its cube and ML chips",
-        description=(
-            "The end-to-end demo on the embedded default: simulate a small SAR stack (products and truth), build its "
-            "datacube from OUTDIR/config.yaml (written as a worked example) and cut ML chips with a leak-free split."
-        ),
-    )
-    p.add_argument("outdir", type=Path, help="output folder")
-    p.add_argument("--lines", type=int, default=256, help="azimuth lines per image (default 256)")
-    p.add_argument("--samples", type=int, default=256, help="range samples per image (default 256)")
-    p.add_argument("--dates", type=int, default=3, help="number of dates (default 3)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    from .stac.cli import DEMO_DESCRIPTION, DEMO_HELP, add_demo_arguments
+
+    p = sub.add_parser("demo", help=DEMO_HELP, description=DEMO_DESCRIPTION)
+    add_demo_arguments(p)
     p.set_defaults(func=cmd_demo)
 
     from .coregistration.cli import add_parser as add_coregister

@@ -5,7 +5,8 @@ its datacube from a configuration, cut ML chips.
 class map, DEM, land-cover polygons), ``OUTDIR/config.yaml`` (the cube configuration, a worked
 example), ``OUTDIR/cube.zarr`` (the cube on the primary's radar grid: sigma0 VV / VH linear and dB,
 the dual-pol set, coherence and phase against the primary, land-cover fractions, labels),
-``OUTDIR/chips/`` (chips with a leak-free block split and training statistics).
+``OUTDIR/chips/`` (chips with a leak-free block split and training statistics),
+``OUTDIR/catalog/`` (all of it published as a self-contained STAC catalog, :mod:`alignsar.stac`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class DemoResult:
     cube: Path
     chips: Path
     chip_summary: dict[str, Any]
+    catalog: Path
 
 
 def demo_config(outdir: Path, chip_size: int) -> dict[str, Any]:
@@ -73,7 +75,7 @@ def run_demo(
     chip_size: int = 32,
     progress: Progress | None = None,
 ) -> DemoResult:
-    """Simulate -> cube -> chips into ``outdir`` (see the module docstring)."""
+    """Simulate -> cube -> chips -> STAC catalog into ``outdir`` (see the module docstring)."""
     import yaml
 
     from .cube.build import build_cube
@@ -111,7 +113,10 @@ def run_demo(
         format=ds.format,
         progress=progress,
     )
-    return DemoResult(outdir, products, config_path, cube, outdir / "chips", summary)
+    from .stac.publish import publish
+
+    catalog = publish(cube, outdir / "catalog", chips=outdir / "chips", config_path=config_path, title=config.title, progress=progress)
+    return DemoResult(outdir, products, config_path, cube, outdir / "chips", summary, catalog)
 
 
 __all__ = ["DemoResult", "demo_config", "run_demo"]

@@ -65,7 +65,7 @@ def test_demo_writes_openable_stack(tmp_path: Path) -> None:
     paths = out[:2]
     assert all(p.is_dir() for p in paths)
     # the demo goes on: its worked-example configuration, the cube and the chips
-    assert out[2:] == [tmp_path / "out" / "config.yaml", tmp_path / "out" / "cube.zarr", tmp_path / "out" / "chips"]
+    assert out[2:] == [tmp_path / "out" / n for n in ("config.yaml", "cube.zarr", "chips", "catalog/catalog.json")]
     import xarray as xr
 
     from alignsar.cube.config import CubeConfig

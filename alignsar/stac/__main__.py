@@ -1,0 +1,7 @@
+"""``python -m alignsar.stac``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
