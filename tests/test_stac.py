@@ -174,3 +174,13 @@ def test_build_adds_dates_without_rewriting_items_and_survives_a_kill(demo, tmp_
     assert open_cube(out / "data" / "cube.zarr").sizes["time"] == 3
     assert validate_path(out / "catalog.json", shared_path("..", "stac", "schemas")).ok
     assert not [p for p in out.parent.iterdir() if p.name != "demo"]
+
+
+def test_publish_to_a_relative_path(demo, tmp_path, monkeypatch) -> None:
+    from alignsar.stac import publish
+
+    monkeypatch.chdir(tmp_path)
+    path = publish(demo / "cube.zarr", Path("rel") / "cat")
+    assert path == Path("rel") / "cat" / "catalog.json" and path.is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rel"]
+    assert len(load_items(path, "sar-map")) == 3

@@ -86,9 +86,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     report = validate_path(args.path, args.schemas)
     if not args.quiet:
-        for line in report.lines():
-            if args.verbose or "OK" not in line.split(":", 1)[-1][:4]:
-                print(line)
+        for f in report.files if args.verbose else report.invalid:
+            for line in report.lines():
+                if line.startswith(str(f.path)):
+                    print(line)
     print(report.summary(), file=sys.stderr)
     return 0 if report.ok else 1
 

@@ -429,7 +429,8 @@ def publish_into(
     first = next(iter(sar_map.get_items()), None)
     if first is not None and "thumbnail" in first.assets:
         sar_map.add_asset("thumbnail", pystac.Asset(first.assets["thumbnail"].href, media_type=pystac.MediaType.PNG, roles=["thumbnail"]))
-    catalog.normalize_hrefs(str(stage) + os.sep)  # a folder (its name ends in ".partial")
+    # an absolute file href: pystac takes its folder (a folder href ending in ".partial" looks like a file)
+    catalog.normalize_hrefs(str(stage.resolve() / "catalog.json"))
     _make_asset_hrefs_relative(catalog)
     _save(catalog, written)
 
@@ -484,7 +485,10 @@ def _cog_asset(stage: Path, folder: Path, name: str, values: np.ndarray, box: Ge
         roles=["data"],
     )
     _add_projection(asset, box, values.shape)
-    RasterExtension.ext(asset).bands = [_raster_band(values.dtype, "nan" if not categorical else 0, var.attrs.get("units"), stats)]
+    band = _raster_band(values.dtype, "nan" if not categorical else 0, var.attrs.get("units"), stats)
+    RasterExtension.ext(asset).bands = [band]
+    # STAC 1.1 common band metadata too: STAC Browser scales COGs from these (not from raster:bands)
+    asset.extra_fields["bands"] = [{k: v for k, v in band.to_dict().items() if k in ("nodata", "data_type", "statistics", "unit")} | {"name": name}]
     _add_file(asset, path)
     return asset
 
