@@ -171,10 +171,14 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "alignsar", *args], capture_output=True, text=True, timeout=600)
 
 
+def _simulated_products(folder: Path, lines: int, dates: int) -> list[str]:
+    from alignsar.simulate.io import write_scene
+
+    return [str(p) for p in write_scene(simulate_scene(SceneConfig(lines=lines, samples=lines, dates=dates)), folder)]
+
+
 def test_cli_on_simulated_products_and_rasters(tmp_path: Path) -> None:
-    demo = _cli("--quiet", "demo", str(tmp_path / "demo"), "--lines", "160", "--samples", "160", "--dates", "3")
-    assert demo.returncode == 0, demo.stderr
-    products = demo.stdout.split()
+    products = _simulated_products(tmp_path / "demo", 160, 3)
     dem = tmp_path / "demo" / "truth" / "dem.tif"
     out = tmp_path / "stack.zarr"
     res = _cli("coregister", "-pp", products[0], "-sp", *products[1:], "-op", str(out), "--dem", str(dem), "--dem-vertical", "ellipsoid")
@@ -216,8 +220,7 @@ def test_cli_on_simulated_products_and_rasters(tmp_path: Path) -> None:
 
 
 def test_cli_bad_input(tmp_path: Path) -> None:
-    demo = _cli("--quiet", "demo", str(tmp_path / "demo"), "--lines", "64", "--samples", "64", "--dates", "2")
-    products = demo.stdout.split()
+    products = _simulated_products(tmp_path / "demo", 64, 2)
     cases = [
         (["-pp", products[0], "-sp", products[1], "-op", str(tmp_path / "o.zarr")], "dem_assisted needs --dem"),
         (["-pp", products[0], "-sp", products[1], "-op", str(tmp_path / "o.zarr"), "-ct", "stack", "--pol", "HH"], "has no HH"),

@@ -278,7 +278,13 @@ def _per_date_vars(ds: xr.Dataset, variables: list[str] | None) -> list[str]:
         if missing:
             raise ConfigError("variables", f"not in the cube: {missing}")
         names = [v for v in variables if v in names]
-    return names
+    # a fixed order: dB backscatter first, then the other signatures by name
+    return sorted(names, key=lambda n: (not n.endswith("_db"), n))
+
+
+def _visual(names: list[str]) -> str | None:
+    """The signature shown by default (the first dB backscatter, else the first one)."""
+    return next((n for n in names if n.endswith("_db")), names[0] if names else None)
 
 
 def _static_vars(ds: xr.Dataset) -> list[str]:
@@ -502,9 +508,13 @@ def _map_item(stage: Path, ds: xr.Dataset, view: MapView, k: int, item_id: str, 
     FileExtension.add_to(item)
     ProjectionExtension.add_to(item)
     thumb_src = None
+    visual = _visual(names)
     for name in names:
         values = view.get(name, k)
-        item.add_asset(name, _cog_asset(stage, folder, name, values, view.geobox, ds[name], item_dir))
+        asset = _cog_asset(stage, folder, name, values, view.geobox, ds[name], item_dir)
+        if name == visual:  # what STAC Browser draws on the map by default
+            asset.roles = ["data", "visual"]
+        item.add_asset(name, asset)
         if thumb_src is None and name.endswith("_db"):
             thumb_src = values
     if thumb_src is None and names:
@@ -592,7 +602,10 @@ def _summaries(coll: pystac.Collection, ds: xr.Dataset, pols: list[str], names: 
         from pystac.extensions.item_assets import AssetDefinition
 
         coll.item_assets = {
-            n: AssetDefinition({"title": str(ds[n].attrs.get("long_name", n)), "type": COG_TYPE, "roles": ["data"]}) for n in names
+            n: AssetDefinition(
+                {"title": str(ds[n].attrs.get("long_name", n)), "type": COG_TYPE, "roles": ["data", "visual"] if n == _visual(names) else ["data"]}
+            )
+            for n in names
         } | {"thumbnail": AssetDefinition({"type": pystac.MediaType.PNG, "roles": ["thumbnail"]})}
     else:
         from pystac.extensions.item_assets import AssetDefinition
