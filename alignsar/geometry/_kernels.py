@@ -314,3 +314,83 @@ def zero_doppler_newton(
             points[i, 0], points[i, 1], points[i, 2], seed[i], x, coef, 0, tol, max_iter, t_min, t_max
         )
     return t_out, r_out, ok
+
+
+@numba.njit(cache=True, nogil=True)
+def _weights(frac: float, kind: int, half: int, w: np.ndarray, cak: np.ndarray, sak: np.ndarray) -> None:
+    """Interpolation weights at integer offsets ``k0 .. k0 + len(w) - 1`` from ``floor(x)`` (``cak`` /
+    ``sak``: cos / sin of ``pi k / (half + 0.5)`` per tap):
+    kind 0 Hann-windowed sinc (normalised to sum 1; offsets ``-half + 1 .. half``), kind 1 Keys'
+    6-point cubic convolution (offsets -2 .. 3)."""
+    n = w.size
+    if kind == 0:
+        # sin(pi (f - k)) = (-1)^k sin(pi f); the Hann window's cos(a (f - k)) by the angle-difference
+        # identity: three transcendentals per axis instead of 2 n
+        a = np.pi / (half + 0.5)
+        spf = np.sin(np.pi * frac)
+        caf = np.cos(a * frac)
+        saf = np.sin(a * frac)
+        total = 0.0
+        for i in range(n):
+            k = i - half + 1
+            x = frac - k
+            if x == 0.0:
+                s = 1.0
+            else:
+                s = (spf if k % 2 == 0 else -spf) / (np.pi * x)
+            v = s * (0.5 + 0.5 * (caf * cak[i] + saf * sak[i]))
+            w[i] = v
+            total += v
+        for i in range(n):
+            w[i] /= total
+    else:
+        for i in range(n):
+            x = abs(frac - (i - 2))
+            if x < 1.0:
+                w[i] = 4.0 / 3.0 * x**3 - 7.0 / 3.0 * x**2 + 1.0
+            elif x < 2.0:
+                w[i] = -7.0 / 12.0 * x**3 + 3.0 * x**2 - 59.0 / 12.0 * x + 15.0 / 6.0
+            elif x < 3.0:
+                w[i] = 1.0 / 12.0 * x**3 - 2.0 / 3.0 * x**2 + 7.0 / 4.0 * x - 1.5
+            else:
+                w[i] = 0.0
+
+
+@numba.njit(cache=True, nogil=True)
+def separable_sample(image: np.ndarray, rows: np.ndarray, cols: np.ndarray, kind: int, taps: int, out: np.ndarray) -> None:
+    """``out[p]`` = the separable interpolation (see :func:`_weights`) of ``image`` at the
+    fractional (``rows[p]``, ``cols[p]``) (1-D arrays; indices clamped at the edges; NaN positions
+    give NaN)."""
+    ny, nx = image.shape
+    n = taps if kind == 0 else 6
+    half = taps // 2
+    k0 = -half + 1 if kind == 0 else -2
+    wr = np.empty(n)
+    wc = np.empty(n)
+    ci = np.empty(n, np.int64)
+    a = np.pi / (half + 0.5)
+    cak = np.empty(n)
+    sak = np.empty(n)
+    for i in range(n):  # cos / sin of the window's angle at each tap offset (sinc)
+        cak[i] = np.cos(a * (i - half + 1))
+        sak[i] = np.sin(a * (i - half + 1))
+    for p in range(rows.size):
+        r = rows[p]
+        c = cols[p]
+        if not (np.isfinite(r) and np.isfinite(c)):
+            out[p] = np.nan
+            continue
+        r0 = np.floor(r)
+        c0 = np.floor(c)
+        _weights(r - r0, kind, half, wr, cak, sak)
+        _weights(c - c0, kind, half, wc, cak, sak)
+        for j in range(n):
+            ci[j] = min(max(int(c0) + k0 + j, 0), nx - 1)
+        acc = out[p] * 0.0
+        for i in range(n):
+            ri = min(max(int(r0) + k0 + i, 0), ny - 1)
+            line = out[p] * 0.0
+            for j in range(n):
+                line += wc[j] * image[ri, ci[j]]
+            acc += wr[i] * line
+        out[p] = acc

@@ -146,18 +146,12 @@ def sample(image: np.ndarray, rows: np.ndarray, cols: np.ndarray, method: Method
     c = np.where(valid, cols, 0.0)
     complex_in = np.iscomplexobj(image)
     if method in ("sinc", "cubic6"):
-        weights = _sinc_weights if method == "sinc" else (lambda f, _taps: _cubic6_weights(f))
-        r0, c0 = np.floor(r).astype(int), np.floor(c).astype(int)
-        k, wr = weights(r - r0, taps)
-        _, wc = weights(c - c0, taps)
-        out = np.zeros(r.shape, dtype=np.complex128 if complex_in else np.float64)
-        ny, nx = image.shape
-        for i, di in enumerate(k):
-            rr = np.clip(r0 + di, 0, ny - 1)
-            acc = np.zeros_like(out)
-            for j, dj in enumerate(k):
-                acc += wc[..., j] * image[rr, np.clip(c0 + dj, 0, nx - 1)]
-            out += wr[..., i] * acc
+        from ._kernels import separable_sample
+
+        out = np.empty(r.size, dtype=np.complex128 if complex_in else np.float64)
+        img = np.ascontiguousarray(image) if complex_in else np.ascontiguousarray(image, dtype=np.float64)
+        separable_sample(img, r.ravel().astype(np.float64), c.ravel().astype(np.float64), 0 if method == "sinc" else 1, taps, out)
+        out = out.reshape(r.shape)
     else:
         order = {"nearest": 0, "bilinear": 1, "bicubic": 3}[method]
         coords = [r.ravel(), c.ravel()]
