@@ -69,8 +69,9 @@ def recover(target: str | os.PathLike[str]) -> list[Path]:
     return touched
 
 
-def _clone(src: Path, dst: Path) -> None:
-    """Copy-on-write clone of a folder tree: hard-linked data files, copied metadata files."""
+def _clone(src: Path, dst: Path, copy_metadata: bool = True) -> None:
+    """Copy-on-write clone of a folder tree: hard-linked data files, copied metadata files (also
+    hard-linked with ``copy_metadata=False``, for trees that are never modified in place)."""
     for root, dirs, files in os.walk(src):
         rel = Path(root).relative_to(src)
         (dst / rel).mkdir(parents=True, exist_ok=True)
@@ -78,7 +79,7 @@ def _clone(src: Path, dst: Path) -> None:
             (dst / rel / d).mkdir(exist_ok=True)
         for f in files:
             s, d = Path(root) / f, dst / rel / f
-            if f in METADATA_FILES:
+            if copy_metadata and f in METADATA_FILES:
                 shutil.copy2(s, d)
             else:
                 try:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import dask.array as da
 import numpy as np
 import pystac
 import xarray as xr
@@ -67,10 +68,20 @@ Progress = Callable[[str, int, int | None], None]
 
 @dataclass(eq=False)
 class MapView:
-    """Map-grid 2-D arrays of a cube: ``get(var, k)`` (k = time index, None for static)."""
+    """Map-grid 2-D arrays of a cube: ``get(var, k)`` (k = time index, None for static);
+    ``get_many(vars, k)`` computes several in one pass."""
 
     geobox: GeoBox
-    get: Callable[[str, int | None], np.ndarray]
+    lazy: Callable[[str, int | None], Any]
+
+    def get(self, var: str, k: int | None) -> np.ndarray:
+        return self.get_many([var], k)[var]
+
+    def get_many(self, names: list[str], k: int | None) -> dict[str, np.ndarray]:
+        import dask
+
+        values = dask.compute(*[self.lazy(n, k) for n in names])
+        return {n: np.asarray(v) for n, v in zip(names, values, strict=True)}
 
 
 def _geobox_of_map_cube(ds: xr.Dataset) -> GeoBox:
@@ -92,9 +103,9 @@ def map_view(ds: xr.Dataset, resolution: float | None = None) -> MapView:
     if ds.attrs.get("reference_grid") == "map":
         box = _geobox_of_map_cube(ds)
 
-        def get_map(var: str, k: int | None) -> np.ndarray:
+        def get_map(var: str, k: int | None) -> Any:
             a = ds[var] if k is None else ds[var].isel(time=k)
-            return np.asarray(a.values)
+            return a.data
 
         return MapView(box, get_map)
     from ..cube.config import CubeConfig
@@ -115,13 +126,13 @@ def map_view(ds: xr.Dataset, resolution: float | None = None) -> MapView:
     box = default_geobox(primary, resolution=resolution or cfg.reference.resolution, crs=cfg.reference.crs, swath=cfg.reference.swath)
     lut = lookup_table(primary, box, dem, swath=cfg.reference.swath).compute()
 
-    def get_radar(var: str, k: int | None) -> np.ndarray:
+    def get_radar(var: str, k: int | None) -> Any:
         a = ds[var] if k is None else ds[var].isel(time=k)
         a = a.drop_vars([c for c in a.coords if c not in ("line", "pixel")])
         method = "nearest" if _categorical(a) else "bilinear"
-        values = np.asarray(geocode(a.astype(np.float32) if method == "nearest" else a, lut, method).values)
+        values = geocode(a.astype(np.float32) if method == "nearest" else a, lut, method).data
         if method == "nearest":
-            return np.nan_to_num(values, nan=0).astype(ds[var].dtype)
+            return da.where(da.isnan(values), 0, values).astype(ds[var].dtype)
         return values.astype(np.float32)
 
     view = MapView(box, get_radar)
@@ -509,8 +520,9 @@ def _map_item(stage: Path, ds: xr.Dataset, view: MapView, k: int, item_id: str, 
     ProjectionExtension.add_to(item)
     thumb_src = None
     visual = _visual(names)
+    computed = view.get_many(names, k)  # one pass over the date's data for every signature
     for name in names:
-        values = view.get(name, k)
+        values = computed[name]
         asset = _cog_asset(stage, folder, name, values, view.geobox, ds[name], item_dir)
         if name == visual:  # what STAC Browser draws on the map by default
             asset.roles = ["data", "visual"]
@@ -671,12 +683,12 @@ def _static_item(
     item = pystac.Item(item_id, geom, bbox, None, {}, start_datetime=t0, end_datetime=t1)
     RasterExtension.add_to(item)
     FileExtension.add_to(item)
+    computed = view.get_many(names, None)
     for name in names:
-        values = view.get(name, None)
-        item.add_asset(name, _cog_asset(stage, folder, name, values, view.geobox, ds[name], item_dir))
+        item.add_asset(name, _cog_asset(stage, folder, name, computed[name], view.geobox, ds[name], item_dir))
     first = names[0]
     png = folder / f"{first}_thumbnail.png"
-    write_png(png, view.get(first, None), categorical=_categorical(ds[first]))
+    write_png(png, computed[first], categorical=_categorical(ds[first]))
     item.add_asset("thumbnail", pystac.Asset(_rel(png, item_dir), media_type=pystac.MediaType.PNG, roles=["thumbnail"]))
     _use_projection_v1(item)
     item.properties["proj:code"] = f"EPSG:{_epsg(view.geobox)}" if _epsg(view.geobox) else None
@@ -714,7 +726,7 @@ def _chips_collection(stage: Path, chips: Path, ds: xr.Dataset, box: GeoBox, bbo
     dst = stage / "data" / "chips"
     if chips.resolve() != dst.resolve():
         shutil.rmtree(dst, ignore_errors=True)
-        _clone(chips, dst)
+        _clone(chips, dst, copy_metadata=False)  # chip stores are never modified in place
     index = json.loads((dst / "index.json").read_text())
     entries = index["chips"] if isinstance(index, dict) else index
     coll = _collection("ml-chips", "ML chips", "Chips of the cube with a spatially disjoint train / validate / test split (ml-aoi).", (bbox, t0, t1))
