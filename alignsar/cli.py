@@ -77,8 +77,11 @@ GDAL_CACHE_MB = "256"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    return run(build_parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run a parsed command (``args.func``): typed errors become one line and exit code 1."""
     # GDAL's block cache defaults to 5 % of the RAM and keeps every block read: cap it so that the
     # commands' memory stays bounded by their chunks (a user's GDAL_CACHEMAX wins)
     os.environ.setdefault("GDAL_CACHEMAX", GDAL_CACHE_MB)

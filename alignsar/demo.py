@@ -80,7 +80,7 @@ def run_demo(
 
     from .cube.build import build_cube
     from .cube.config import CubeConfig
-    from .dataset.cli import build_chips
+    from .dataset.cli import build_chips_from_config
     from .simulate import SceneConfig, simulate_scene
     from .simulate.io import write_scene
 
@@ -96,23 +96,8 @@ def run_demo(
     config = CubeConfig.load(config_path)
     cube = outdir / "cube.zarr"
     build_cube(config, cube, progress=lambda m, k, n: say(f"cube: {m}", k, n), rebuild=True)
-    ds = config.dataset
-    assert ds is not None
-    summary = build_chips(
-        cube,
-        outdir / "chips",
-        size=ds.size,
-        stride=ds.stride,
-        min_valid=ds.min_valid,
-        block_size=ds.block_size,
-        buffer=ds.buffer,
-        fractions=dict(ds.fractions),
-        seed=ds.seed,
-        variables=ds.variables,
-        label=ds.label,
-        format=ds.format,
-        progress=progress,
-    )
+    assert config.dataset is not None
+    summary = build_chips_from_config(cube, outdir / "chips", config.dataset, progress=progress)
     from .stac.publish import publish
 
     catalog = publish(cube, outdir / "catalog", chips=outdir / "chips", config_path=config_path, title=config.title, progress=progress)

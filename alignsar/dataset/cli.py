@@ -151,3 +151,26 @@ def build_chips(
         progress=(lambda done, total: progress("writing chips", done, total)) if progress else None,
     )
     return {"chips": len(chips), "splits": {s: sum(c.split == s for c in chips) for s in fractions}, "path": str(out)}
+
+
+def build_chips_from_config(cube_path: str | os.PathLike[str], out: str | os.PathLike[str], config: Any, progress: Any = None) -> dict[str, Any]:
+    """:func:`build_chips` with the settings of a cube configuration's ``dataset`` section
+    (:class:`alignsar.cube.config.ChipsConfig`); an existing ``out`` is replaced."""
+    import shutil
+
+    shutil.rmtree(out, ignore_errors=True)
+    return build_chips(
+        cube_path,
+        out,
+        size=config.size,
+        stride=config.stride,
+        min_valid=config.min_valid,
+        variables=config.variables,
+        label=config.label,
+        format=config.format,
+        block_size=config.block_size,
+        buffer=config.buffer,
+        fractions=dict(config.fractions),
+        seed=config.seed,
+        progress=progress,
+    )

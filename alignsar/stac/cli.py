@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .. import __version__
-from ..errors import AlignSARError
 
 
 def build_catalog(config_path: str | os.PathLike[str], out: str | os.PathLike[str], *, scheduler: str | None = None, progress=None) -> Path:
@@ -24,7 +23,7 @@ def build_catalog(config_path: str | os.PathLike[str], out: str | os.PathLike[st
     from ..cube.build import build_cube
     from ..cube.config import CubeConfig
     from ..cube.store import staged
-    from ..dataset.cli import build_chips
+    from ..dataset.cli import build_chips_from_config
     from .publish import publish_into
 
     say = progress or (lambda *_: None)
@@ -35,26 +34,8 @@ def build_catalog(config_path: str | os.PathLike[str], out: str | os.PathLike[st
         build_cube(config, cube, scheduler=scheduler, progress=lambda m, k, n: say(f"cube: {m}", k, n))
         chips = None
         if config.dataset is not None:
-            ds = config.dataset
             chips = stage / "data" / "chips"
-            import shutil
-
-            shutil.rmtree(chips, ignore_errors=True)
-            build_chips(
-                cube,
-                chips,
-                size=ds.size,
-                stride=ds.stride,
-                min_valid=ds.min_valid,
-                variables=ds.variables,
-                label=ds.label,
-                format=ds.format,
-                block_size=ds.block_size,
-                buffer=ds.buffer,
-                fractions=dict(ds.fractions),
-                seed=ds.seed,
-                progress=progress,
-            )
+            build_chips_from_config(cube, chips, config.dataset, progress=progress)
         publish_into(stage, cube, chips=chips, config_path=config_path, title=config.title, progress=progress)
     return out / "catalog.json"
 
@@ -180,19 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    os.environ.setdefault("GDAL_CACHEMAX", "256")
-    try:
-        return int(args.func(args))
-    except AlignSARError as exc:
-        if args.debug:
-            raise
-        print(f"alignsar: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("alignsar: interrupted", file=sys.stderr)
-        return 130
+    from ..cli import run
+
+    return run(build_parser().parse_args(argv))
 
 
 __all__ = ["build_catalog", "build_parser", "main"]
