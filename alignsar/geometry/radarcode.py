@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import dask
 import dask.array as da
 import numpy as np
 import pyproj
@@ -77,8 +76,9 @@ def read_window(array: Any, rows: np.ndarray, cols: np.ndarray, margin: int = 2)
     win = array[..., r0:r1, c0:c1]
     win = getattr(win, "data", win) if isinstance(win, xr.DataArray) else win
     if isinstance(win, da.Array):
-        with dask.config.set(scheduler="synchronous"):
-            win = win.compute()
+        # per call, not dask.config.set: that is process-wide, and tasks running on several threads
+        # would restore each other's values and leave the whole process synchronous
+        win = win.compute(scheduler="synchronous")
     return np.asarray(win), r0, c0
 
 
