@@ -360,7 +360,7 @@ def _weights(frac: float, kind: int, half: int, w: np.ndarray, cak: np.ndarray, 
 def separable_sample(image: np.ndarray, rows: np.ndarray, cols: np.ndarray, kind: int, taps: int, out: np.ndarray) -> None:
     """``out[p]`` = the separable interpolation (see :func:`_weights`) of ``image`` at the
     fractional (``rows[p]``, ``cols[p]``) (1-D arrays; indices clamped at the edges; NaN positions
-    give NaN)."""
+    give NaN). ``out`` must come filled with zeros."""
     ny, nx = image.shape
     n = taps if kind == 0 else 6
     half = taps // 2
@@ -386,10 +386,10 @@ def separable_sample(image: np.ndarray, rows: np.ndarray, cols: np.ndarray, kind
         _weights(c - c0, kind, half, wc, cak, sak)
         for j in range(n):
             ci[j] = min(max(int(c0) + k0 + j, 0), nx - 1)
-        acc = out[p] * 0.0
+        acc = out[p]  # zero (``out`` comes zeroed): a zero of the output's type
         for i in range(n):
             ri = min(max(int(r0) + k0 + i, 0), ny - 1)
-            line = out[p] * 0.0
+            line = out[p]
             for j in range(n):
                 line += wc[j] * image[ri, ci[j]]
             acc += wr[i] * line

@@ -148,7 +148,7 @@ def sample(image: np.ndarray, rows: np.ndarray, cols: np.ndarray, method: Method
     if method in ("sinc", "cubic6"):
         from ._kernels import separable_sample
 
-        out = np.empty(r.size, dtype=np.complex128 if complex_in else np.float64)
+        out = np.zeros(r.size, dtype=np.complex128 if complex_in else np.float64)
         img = np.ascontiguousarray(image) if complex_in else np.ascontiguousarray(image, dtype=np.float64)
         separable_sample(img, r.ravel().astype(np.float64), c.ravel().astype(np.float64), 0 if method == "sinc" else 1, taps, out)
         out = out.reshape(r.shape)
