@@ -199,6 +199,10 @@ class Aligner:
         """SNAP-named options over the product type's defaults."""
         return CoregConfig.from_mapping(dict(self.options), acq.product_type)
 
+    def forget(self, acq: Acquisition) -> None:
+        """Drop the cached positions of ``acq`` (once its dates are written)."""
+        self._positions.pop(acq.source_path, None)
+
     def align(self, acq: Acquisition, pol: str) -> Aligned:
         """``acq``'s polarisation ``pol`` on the grid (see the module docstring)."""
         grid = self.grid

@@ -419,6 +419,9 @@ def build_cube(
                     ds.attrs = dict(attrs)  # appending rewrites the group attributes
                     ds.to_zarr(zarr_path, mode="a", append_dim="time", consolidated=False)
                 report.written.append(step.time)
+                for m in step.members:  # this date's offsets / lookup tables are not needed again
+                    if m.path != primary.source_path:
+                        aligner.forget(acqs[m.path])
             _update_history(zarr_path, config, report)
             if fmt == "netcdf":
                 _to_netcdf(zarr_path, tmp, out if append else None, config, grid)
