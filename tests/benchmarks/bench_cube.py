@@ -60,8 +60,10 @@ the whole dataset, same scheduler and threads:
   plus the cost of reading and decompressing the cube.
 
 ``ratio`` = cube MB/s / peer MB/s on the same uncompressed bytes (= peer seconds / build seconds):
-close to 1 means the build runs at the storage limit. The cube and peer stores are deleted after
-each measurement.
+close to 1 means the build runs at the storage limit. ``copy`` runs first and is skipped (``-``)
+when the disk cannot hold a second cube; the cube is then deleted and ``random`` runs from a copy
+of the cube's metadata files. Every store is deleted after its measurement. ``load`` is the
+machine's 1-minute load average before / after the build (other processes share the cores).
 """
 
 from __future__ import annotations
@@ -252,6 +254,16 @@ def header(**values: Any) -> str:
     return "".join(f"{k.upper()} = {v!r}\n" for k, v in values.items())
 
 
+def copy_metadata(store: Path, target: Path) -> None:
+    """A Zarr store's metadata files only (no chunk data)."""
+    for root, _, files in os.walk(store):
+        for f in files:
+            if f in ("zarr.json", ".zarray", ".zattrs", ".zgroup", ".zmetadata"):
+                dst = target / Path(root).relative_to(store) / f
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(Path(root) / f, dst)
+
+
 def store_bytes(path: Path) -> int:
     return sum((Path(root) / f).stat().st_size for root, _, files in os.walk(path) for f in files)
 
@@ -398,10 +410,21 @@ def main() -> None:
                 r.update(signatures=sig, dates=n, size=args.size, chunk=args.chunk, disk_bytes=store_bytes(out))
                 r["mpx_s"] = n * args.size**2 / r["seconds"] / 1e6
                 r["mb_s"] = r["nbytes"] / r["seconds"] / 1e6
-                for peer in args.peer:
+                # the cube's metadata only (shapes, dtypes, chunks, codecs): the random peer runs after the cube is deleted
+                template = work / f"template_{sig}_{n}.zarr"
+                copy_metadata(out, template)
+                for peer in sorted(args.peer, key=lambda q: q != "copy"):  # copy (reads the cube) first
+                    if peer == "copy" and shutil.disk_usage(work).free < 1.1 * r["disk_bytes"]:
+                        print(
+                            f"  copy peer skipped: {shutil.disk_usage(work).free / 1e9:.0f} GB free, the copy needs ~{r['disk_bytes'] / 1e9:.0f} GB"
+                        )
+                        continue
+                    if peer == "random":
+                        shutil.rmtree(out, ignore_errors=True)
                     store = work / f"peer_{peer}.zarr"
+                    source = out if peer == "copy" else template
                     p = run_child(
-                        header(cube=str(out), store=str(store), peer=peer, threads=args.threads) + textwrap.dedent(PEER), f"peer {peer}"
+                        header(cube=str(source), store=str(store), peer=peer, threads=args.threads) + textwrap.dedent(PEER), f"peer {peer}"
                     )
                     p["disk_bytes"] = store_bytes(store)
                     p["mb_s"] = p["nbytes"] / p["seconds"] / 1e6
@@ -409,6 +432,7 @@ def main() -> None:
                     r[peer] = p
                     shutil.rmtree(store, ignore_errors=True)
                 shutil.rmtree(out, ignore_errors=True)
+                shutil.rmtree(template, ignore_errors=True)
                 results.append(r)
                 line = (
                     f"{sig:>9s} {n:5d} {r['seconds']:8.1f} {r['setup_s']:7.1f} {r['first_step_s']:6.1f} {r['step_s']:6.1f} {r['mpx_s']:6.2f} "
