@@ -35,6 +35,7 @@ import numpy as np
 import xarray as xr
 
 from .. import __version__
+from .._memory import release_memory
 from ..errors import ConfigError, MissingDataError
 from ..geometry import DEM, open_dem
 from ..model import Acquisition
@@ -422,6 +423,8 @@ def build_cube(
                 for m in step.members:  # this date's offsets / lookup tables are not needed again
                     if m.path != primary.source_path:
                         aligner.forget(acqs[m.path])
+                del ds
+                release_memory()  # freed chunk buffers back to the OS: flat memory over many dates
             _update_history(zarr_path, config, report)
             if fmt == "netcdf":
                 _to_netcdf(zarr_path, tmp, out if append else None, config, grid)
