@@ -72,13 +72,13 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import textwrap
 import time
 from pathlib import Path
 from typing import Any
+
+from _child import run_child  # tests/benchmarks/_child.py (scripts run from this folder)
 
 REVISIT_NS = 12 * 86_400 * 10**9
 SIGNATURES = {"base": ["intensity", "db", "dual_pol"], "coherence": ["intensity", "db", "dual_pol", "coherence"]}
@@ -229,25 +229,6 @@ with dask.config.set(scheduler="threads", num_workers=THREADS):
     ds.to_zarr(STORE, mode="w", zarr_format=3, consolidated=False, encoding=encoding)
 print(json.dumps({"seconds": time.perf_counter() - t0, "nbytes": nbytes, "base_mb": base_mb}))
 """
-
-
-def run_child(code: str, label: str, stream: bool = False) -> dict[str, Any]:
-    """Run ``code`` in a fresh interpreter; its last stdout line is JSON. ``ru_maxrss`` of that
-    child (``os.wait4``, not a maximum over every child) is added as ``peak_mb``."""
-    with tempfile.TemporaryFile("w+") as fout, tempfile.TemporaryFile("w+") as ferr:
-        t = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-c", code], stdout=None if stream else fout, stderr=ferr, text=True)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - t
-        code_ = os.waitstatus_to_exitcode(status)
-        fout.seek(0)
-        ferr.seek(0)
-        if code_:
-            raise SystemExit(f"{label}: exit {code_}\n" + ferr.read()[-4000:])
-        result = {} if stream else json.loads(fout.read().strip().splitlines()[-1])
-    result["peak_mb"] = usage.ru_maxrss / 1024
-    result["wall"] = wall
-    return result
 
 
 def header(**values: Any) -> str:

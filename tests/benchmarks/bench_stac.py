@@ -38,15 +38,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
+
+from _child import run_child  # tests/benchmarks/_child.py (scripts run from this folder)
 
 SCHEMAS = "/work/shared/stac/schemas"
 
@@ -210,25 +208,6 @@ print(json.dumps({"shape": list(shape), "assets": names, "dtype": dtype, "mpx": 
 """
 
 
-def run_child(code: str, params: dict, what: str) -> dict:
-    """Run a child with ``os.wait4`` so that its own ``ru_maxrss`` is read (not a maximum over children)."""
-    head = "".join(f"{k} = {v!r}\n" for k, v in params.items())
-    with tempfile.TemporaryFile("w+") as fout, tempfile.TemporaryFile("w+") as ferr:
-        t = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-c", head + textwrap.dedent(code)], stdout=fout, stderr=ferr, text=True)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - t
-        code_ = os.waitstatus_to_exitcode(status)
-        fout.seek(0)
-        ferr.seek(0)
-        if code_:
-            raise SystemExit(f"{what}: exit {code_}\n" + ferr.read()[-4000:])
-        result = json.loads(fout.read().strip().splitlines()[-1])
-    result["peak_mb"] = max(result.get("peak_mb", 0.0), usage.ru_maxrss / 1024)
-    result["wall"] = wall
-    return result
-
-
 def loadavg() -> float:
     try:
         return float(Path("/proc/loadavg").read_text().split()[0])
@@ -270,7 +249,8 @@ def main() -> None:
             t = time.perf_counter()
             prep = run_child(
                 PREPARE,
-                {
+                "prepare",
+                params={
                     "WORK": str(inputs),
                     "SIZE": args.size,
                     "DATES": args.dates,
@@ -278,7 +258,6 @@ def main() -> None:
                     "ITEMS": args.items,
                     "MIN_VALID": args.min_valid,
                 },
-                "prepare",
             )
             prep_file.write_text(json.dumps(prep))
             print(f"prepared in {time.perf_counter() - t:.0f} s (demo {prep['demo_s']:.0f} s, chips {prep['chips_s']:.0f} s)")
@@ -296,23 +275,23 @@ def main() -> None:
             pub_runs.append(
                 run_child(
                     PUBLISH,
-                    {"CUBE": prep["cube"], "OUT": str(out), "CHIPS": prep["chips"], "CONFIG": prep["config"], "PROFILE": False},
                     "publish",
+                    params={"CUBE": prep["cube"], "OUT": str(out), "CHIPS": prep["chips"], "CONFIG": prep["config"], "PROFILE": False},
                 )
             )
         pub = pub_runs[-1]
         catalog = pub["catalog"]
         n_items = sum(pub["items"].values())
-        val = run_child(VALIDATE, {"CATALOG": catalog, "SCHEMAS": args.schemas}, "validate")
-        load = run_child(LOAD, {"CATALOG": catalog, "ASSETS": args.assets, "REPEATS": args.repeats}, "load")
+        val = run_child(VALIDATE, "validate", params={"CATALOG": catalog, "SCHEMAS": args.schemas})
+        load = run_child(LOAD, "load", params={"CATALOG": catalog, "ASSETS": args.assets, "REPEATS": args.repeats})
         profile = None
         if args.profile:
             pout = work / "catalog_profile"
             shutil.rmtree(pout, ignore_errors=True)
             profile = run_child(
                 PUBLISH,
-                {"CUBE": prep["cube"], "OUT": str(pout), "CHIPS": prep["chips"], "CONFIG": prep["config"], "PROFILE": True},
                 "profile",
+                params={"CUBE": prep["cube"], "OUT": str(pout), "CHIPS": prep["chips"], "CONFIG": prep["config"], "PROFILE": True},
             )
             shutil.rmtree(pout, ignore_errors=True)
         load_after = loadavg()
