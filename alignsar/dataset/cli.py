@@ -77,22 +77,7 @@ def cmd_chips(args: argparse.Namespace) -> int:
             if bar is not None and task is not None:
                 bar.update(task, description=message, completed=done, total=total)
 
-        summary = build_chips(
-            args.cube,
-            args.output,
-            size=args.size,
-            stride=args.stride,
-            min_valid=args.min_valid,
-            variables=args.variables,
-            label=args.label,
-            format=args.format,
-            block_size=args.block_size,
-            buffer=args.buffer,
-            fractions=fractions,
-            seed=args.seed,
-            pairs=args.pairs,
-            progress=report,
-        )
+        summary = build_chips(args.cube, args.output, **_chip_settings(args), fractions=fractions, pairs=args.pairs, progress=report)
     counts = summary["splits"]
     for split, n in counts.items():
         if n == 0 and fractions[split] > 0:
@@ -153,24 +138,19 @@ def build_chips(
     return {"chips": len(chips), "splits": {s: sum(c.split == s for c in chips) for s in fractions}, "path": str(out)}
 
 
+#: the :func:`build_chips` settings named alike on the command line and in ChipsConfig
+_SHARED_SETTINGS = ("size", "stride", "min_valid", "variables", "label", "format", "block_size", "buffer", "seed")
+
+
+def _chip_settings(source: Any) -> dict[str, Any]:
+    """The shared chip settings of parsed arguments or a :class:`alignsar.cube.config.ChipsConfig`."""
+    return {name: getattr(source, name) for name in _SHARED_SETTINGS}
+
+
 def build_chips_from_config(cube_path: str | os.PathLike[str], out: str | os.PathLike[str], config: Any, progress: Any = None) -> dict[str, Any]:
     """:func:`build_chips` with the settings of a cube configuration's ``dataset`` section
     (:class:`alignsar.cube.config.ChipsConfig`); an existing ``out`` is replaced."""
     import shutil
 
     shutil.rmtree(out, ignore_errors=True)
-    return build_chips(
-        cube_path,
-        out,
-        size=config.size,
-        stride=config.stride,
-        min_valid=config.min_valid,
-        variables=config.variables,
-        label=config.label,
-        format=config.format,
-        block_size=config.block_size,
-        buffer=config.buffer,
-        fractions=dict(config.fractions),
-        seed=config.seed,
-        progress=progress,
-    )
+    return build_chips(cube_path, out, **_chip_settings(config), fractions=dict(config.fractions), progress=progress)
