@@ -128,3 +128,35 @@ def test_orbit_direction_and_right_looking(direction: str) -> None:
     near, _, far = acq.incidence_angles
     assert 30 < near < far < 45
     assert abs(np.linalg.norm(pos) - 6378137.0 - scene.config.altitude_m) < 25e3
+
+
+def test_explicit_secondary_timing_gives_constant_and_affine_offsets() -> None:
+    """``secondary_shifts_px`` and ``line_interval_ratio`` against the analytic offsets they imply:
+    flat terrain and no baseline give the constant shift; a line interval ratio r adds
+    (line - lines / 2)(1 / r - 1) lines (truth binned from the projected ground samples, 0.005 px)."""
+    cfg = SceneConfig(
+        lines=128,
+        samples=128,
+        dates=3,
+        polarizations=("VV",),
+        relief_m=0.0,
+        baseline_m=0.0,
+        secondary_shifts_px=((0.125, -2.375), (1.625, 0.875)),
+        line_interval_ratio=(1.0, 1.002),
+        seed=5,
+    )
+    scene = simulate_scene(cfg)
+    inner = (slice(8, -8), slice(8, -8))
+    const = scene.truth[1]
+    np.testing.assert_allclose(const["offset_azimuth"].values[inner], 0.125, atol=0.005)
+    np.testing.assert_allclose(const["offset_range"].values[inner], -2.375, atol=0.005)
+    affine = scene.truth[2]
+    lines = np.arange(cfg.lines, dtype=float)[:, None]
+    expected = 1.625 + (lines - cfg.lines / 2) * (1 / 1.002 - 1)
+    np.testing.assert_allclose(affine["offset_azimuth"].values[inner], np.broadcast_to(expected, (128, 128))[inner], atol=0.005)
+    np.testing.assert_allclose(affine["offset_range"].values[inner], 0.875, atol=0.005)
+    assert scene.acquisitions[2].swath().grid.azimuth_time_interval == pytest.approx(
+        1.002 * scene.acquisitions[0].swath().grid.azimuth_time_interval, rel=1e-12
+    )
+    with pytest.raises(ValueError, match="one entry per secondary"):
+        SceneConfig(dates=3, secondary_shifts_px=((0.0, 0.0),))

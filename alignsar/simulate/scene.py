@@ -64,7 +64,19 @@ DEFAULT_CLASSES: tuple[LandClass, ...] = (
 
 @dataclass(frozen=True)
 class SceneConfig:
-    """What to simulate. Sizes are radar pixels; spacings metres; times UTC."""
+    """What to simulate. Sizes are radar pixels; spacings metres; times UTC.
+
+    Raster timing of the secondary dates (the offsets a coregistration must find):
+
+    - ``secondary_shifts_px``: per secondary date, the (lines, pixels) position in its raster of the
+      ground point imaged at the primary's centre pixel (``lines / 2``, ``samples / 2``), relative to
+      that centre; default: drawn uniformly in +-``max_shift_px``. With ``relief_m = 0`` and
+      ``baseline_m = 0`` the offset field is this constant.
+    - ``line_interval_ratio``: per secondary date, its azimuth time interval over the primary's
+      (a different PRF, as between ERS / Envisat acquisitions); default 1. A ratio ``r`` adds
+      ``(line - lines / 2) (1 / r - 1)`` lines to the azimuth offsets: with a cross-track baseline
+      (range offsets linear in range), an affine offset field.
+    """
 
     lines: int = 256
     samples: int = 256
@@ -87,12 +99,22 @@ class SceneConfig:
     classes: tuple[LandClass, ...] = DEFAULT_CLASSES
     baseline_m: float = 150.0
     max_shift_px: float = 4.0
+    secondary_shifts_px: tuple[tuple[float, float], ...] | None = None
+    line_interval_ratio: tuple[float, ...] | None = None
     deformation_m_per_year: float = -0.03
     bandwidth_fraction: tuple[float, float] = (0.75, 0.85)  # (azimuth, range) of the sampling rate
     ground_oversampling: int = 3
     beta0_constant: float = 237.0
     coherence: float | None = None  # override every class's coherence (tests)
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        for key in ("secondary_shifts_px", "line_interval_ratio"):
+            value = getattr(self, key)
+            if value is not None and len(value) != self.dates - 1:
+                raise ValueError(f"SceneConfig.{key}: one entry per secondary date ({self.dates - 1}), got {len(value)}")
+        if self.line_interval_ratio is not None and any(r <= 0 for r in self.line_interval_ratio):
+            raise ValueError("SceneConfig.line_interval_ratio: ratios must be positive")
 
 
 @dataclass(eq=False)
@@ -316,10 +338,10 @@ def simulate_scene(config: SceneConfig | None = None, progress: Callable[[str], 
     start = np.datetime64(cfg.start, "ns")
     _, v_c, _ = base_orbit.state(t_c)
     ground_speed = float(np.linalg.norm(v_c)) * WGS84_A / base_orbit.radius
-    dt = cfg.azimuth_spacing_m / ground_speed
+    dt_primary = cfg.azimuth_spacing_m / ground_speed
     slant_spacing = cfg.ground_range_spacing_m * np.sin(np.radians(cfg.incidence_deg))
     fs = SPEED_OF_LIGHT / (2.0 * slant_spacing)
-    orbits, firsts, taus, epochs = [], [], [], []
+    orbits, firsts, taus, epochs, dts = [], [], [], [], []
     for k in range(cfg.dates):
         b_perp = 0.0 if k == 0 else rng.normal(0.0, cfg.baseline_m)
         b_rad = 0.0 if k == 0 else rng.normal(0.0, cfg.baseline_m / 3)
@@ -327,6 +349,10 @@ def simulate_scene(config: SceneConfig | None = None, progress: Callable[[str], 
         tk, rk = orb.zero_doppler(center[None, :], t_c)
         shift_l = 0.0 if k == 0 else rng.uniform(-cfg.max_shift_px, cfg.max_shift_px)
         shift_p = 0.0 if k == 0 else rng.uniform(-cfg.max_shift_px, cfg.max_shift_px)
+        if k > 0 and cfg.secondary_shifts_px is not None:
+            shift_l, shift_p = (float(v) for v in cfg.secondary_shifts_px[k - 1])
+        dt = dt_primary * (cfg.line_interval_ratio[k - 1] if k > 0 and cfg.line_interval_ratio is not None else 1.0)
+        dts.append(dt)
         firsts.append(float(tk[0]) - (cfg.lines / 2 + shift_l) * dt)
         taus.append(2 * float(rk[0]) / SPEED_OF_LIGHT - (cfg.samples / 2 + shift_p) / fs)
         orbits.append(orb)
@@ -379,7 +405,7 @@ def simulate_scene(config: SceneConfig | None = None, progress: Callable[[str], 
         pos = []
         for k, orb in enumerate(orbits):
             t, r = orb.zero_doppler(pts, t_c)
-            pos.append(((t - firsts[k]) / dt, (2 * r / SPEED_OF_LIGHT - taus[k]) * fs, r))
+            pos.append(((t - firsts[k]) / dts[k], (2 * r / SPEED_OF_LIGHT - taus[k]) * fs, r))
         l0, p0, r_0 = pos[0]
         for k in range(cfg.dates):
             lk, pk, rk = pos[k]
@@ -412,7 +438,10 @@ def simulate_scene(config: SceneConfig | None = None, progress: Callable[[str], 
 
     # ---- pixels ----------------------------------------------------------------------------------
     say("forming SLC pixels")
-    pad = int(np.ceil(2 * cfg.max_shift_px + 16))
+    # the common field must cover every secondary pixel's primary position
+    reach = max([cfg.max_shift_px, *(abs(v) for sh in cfg.secondary_shifts_px or () for v in sh)])
+    reach += max(abs(1 / r - 1) for r in (cfg.line_interval_ratio or (1.0,))) * cfg.lines / 2
+    pad = int(np.ceil(2 * reach + 16))
     common = _band_limited_field(rng, (shape[0] + 2 * pad, shape[1] + 2 * pad), cfg.bandwidth_fraction)
     acquisitions, truths = [], []
     pcount = prim["count"].reshape(shape)
@@ -446,7 +475,7 @@ def simulate_scene(config: SceneConfig | None = None, progress: Callable[[str], 
         d_here = def_k[np.clip(np.rint(src_l), 0, shape[0] - 1).astype(int), np.clip(np.rint(src_p), 0, shape[1] - 1).astype(int)]
         w_common = common[pad:-pad, pad:-pad] if k == 0 else _sinc_interp(common, src_l + pad, src_p + pad)
         phase = np.exp(-1j * 4 * np.pi / wavelength * (dr + d_here))
-        grid, geoloc, calib = _radar_grid_and_annotation(cfg, orbits[k], epochs[k], firsts[k], taus[k], dt, fs, shape, t_c)
+        grid, geoloc, calib = _radar_grid_and_annotation(cfg, orbits[k], epochs[k], firsts[k], taus[k], dts[k], fs, shape, t_c)
         a_sigma = calib.interpolate("sigma0", np.arange(shape[0]), np.arange(shape[1]))
         rasters, intens = {}, {}
         for pol in pols:
@@ -467,7 +496,7 @@ def simulate_scene(config: SceneConfig | None = None, progress: Callable[[str], 
             product_type="SLC",
             polarizations=pols,
             start_time=t_first,
-            stop_time=t_first + np.timedelta64(round((shape[0] - 1) * dt * 1e9), "ns"),
+            stop_time=t_first + np.timedelta64(round((shape[0] - 1) * dts[k] * 1e9), "ns"),
             absolute_orbit=1000 + k * 175,
             relative_orbit=42,
             pass_direction=cfg.pass_direction.lower(),
