@@ -390,3 +390,47 @@ def _without_land_mask(cfg: CoregConfig) -> CoregConfig:
     import dataclasses
 
     return dataclasses.replace(cfg, onlyGCPsOnLand=False)
+
+
+def test_spectral_weights_on_hamming_weighted_speckle() -> None:
+    """Band-limited, Hamming-weighted complex speckle (bandwidth 0.75 / 0.85 of the sampling rate, as
+    Sentinel-1 SLCs) at coherence 0.6, the secondary an exact Fourier shift by (0.3, -0.2) px:
+    with :func:`spectral_weights` the per-window scatter drops below plain correlation's (measured
+    0.64 / 0.76 of it on 96 windows of 64 px) and the mean stays unbiased (truth known)."""
+    from alignsar.coregistration.xcorr import spectral_weights
+
+    rng = np.random.default_rng(3)
+    n, k, gamma, shift = 64, 96, 0.6, (0.3, -0.2)
+    fu, fv = np.fft.fftfreq(n)[:, None], np.fft.fftfreq(n)[None, :]
+
+    def hamming(f: np.ndarray, b: float) -> np.ndarray:
+        return np.where(np.abs(f) < b / 2, 0.54 + 0.46 * np.cos(2 * np.pi * f / b), 0.0)
+
+    shape_ = hamming(fu, 0.75) * hamming(fv, 0.85)
+
+    def speckle() -> np.ndarray:
+        white = rng.standard_normal((k, 2 * n, 2 * n)) + 1j * rng.standard_normal((k, 2 * n, 2 * n))
+        big_u, big_v = np.fft.fftfreq(2 * n)[:, None], np.fft.fftfreq(2 * n)[None, :]
+        return np.fft.ifft2(np.fft.fft2(white) * hamming(big_u, 0.75) * hamming(big_v, 0.85))
+
+    common, own_p, own_s = speckle(), speckle(), speckle()
+    ramp = np.exp(-2j * np.pi * (np.fft.fftfreq(2 * n)[:, None] * shift[0] + np.fft.fftfreq(2 * n)[None, :] * shift[1]))
+    moved = np.fft.ifft2(np.fft.fft2(common) * ramp)
+    cut = (slice(None), slice(n // 2, n // 2 + n), slice(n // 2, n // 2 + n))
+    prim = (np.sqrt(gamma) * common + np.sqrt(1 - gamma) * own_p)[cut].astype(np.complex64)
+    sec = (np.sqrt(gamma) * moved + np.sqrt(1 - gamma) * own_s)[cut].astype(np.complex64)
+    weights = spectral_weights(prim, sec)
+    assert weights is not None and weights.shape == shape_.shape
+    # no weight outside the processed band; inside, the weights rise towards its edges
+    assert np.all(weights[shape_ == 0] == 0) and weights[0, 0] == pytest.approx(1.0, rel=0.1)
+    assert weights[0, 12] > 1.5 and weights[12, 0] > 1.5
+    plain = np.array(correlate(prim, sec)[:2])
+    weighted = np.array(correlate(prim, sec, weights=weights)[:2])
+    truth = np.array(shift)[:, None]
+    scatter_plain, scatter_weighted = (np.sqrt(np.mean((d - truth) ** 2, axis=1)) for d in (plain, weighted))
+    print(f"per-window RMSE az / rg: plain {scatter_plain}, weighted {scatter_weighted}")
+    assert np.all(scatter_weighted < 0.85 * scatter_plain)
+    assert np.all(np.abs(np.mean(weighted - truth, axis=1)) < 3 * scatter_weighted / np.sqrt(k) + 0.003)
+    # the quality stays the unweighted normalised correlation
+    q_plain, q_weighted = correlate(prim, sec)[2], correlate(prim, sec, weights=weights)[2]
+    assert np.allclose(q_weighted, q_plain, atol=0.02) and 0.45 < np.median(q_plain) < 0.7

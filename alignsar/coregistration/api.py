@@ -176,7 +176,17 @@ def _cross_corr_field(
     record.gcps_kept = int(fit.kept.sum())
     if cfg.applyFineRegistration and np.iscomplexobj(p_img.dtype.type(0)):
         keep = fit.kept
-        fine = fine_registration(p_img.data, s_img.data, gcps.line[keep], gcps.pixel[keep], field.evaluate, cfg, phase, geometry=prior)
+        fine = fine_registration(
+            p_img.data,
+            s_img.data,
+            gcps.line[keep],
+            gcps.pixel[keep],
+            field.evaluate,
+            cfg,
+            phase,
+            geometry=prior,
+            geometry_window=prior_window,
+        )
         small = np.hypot(fine.shift_azimuth, fine.shift_range) < FINE_MIN_CORRECTION_PX
         if fine.windows_used and small:
             record.notes.append(

@@ -53,6 +53,9 @@ class CoregConfig:
     demAssistedRefinement: str = "none"
     # alignsar's own: refine the geocode method by a constant map shift from cross-correlation ("none" or "constant")
     geocodeRefinement: str = "none"
+    # alignsar's own: weight coherent (complex) correlations by the inverse pooled power spectrum
+    # over the band that carries the signal ("band") or not at all ("none"); see xcorr.spectral_weights
+    spectralWeighting: str = "band"
 
     @classmethod
     def defaults(cls, product_type: str) -> CoregConfig:
@@ -98,6 +101,8 @@ class CoregConfig:
             raise ConfigError("nb_gcp", f"must be >= 3, got {self.nb_gcp}")
         if self.demAssistedRefinement not in ("none", "constant"):
             raise ConfigError("demAssistedRefinement", f"must be 'none' or 'constant', got {self.demAssistedRefinement!r}")
+        if self.spectralWeighting not in ("none", "band"):
+            raise ConfigError("spectralWeighting", f"must be 'none' or 'band', got {self.spectralWeighting!r}")
         if self.geocodeRefinement not in ("none", "constant"):
             raise ConfigError("geocodeRefinement", f"must be 'none' or 'constant', got {self.geocodeRefinement!r}")
         if self.resamplingType not in RESAMPLING:
