@@ -385,22 +385,29 @@ def _sample_weights(
     phase: Any,
     prior: Any,
     prior_window: Any,
-    n_sample: int = 64,
+    n_sample: int = 32,
 ) -> np.ndarray | None:
     """:func:`spectral_weights` from up to ``n_sample`` GCP windows spread over the grid (primary
     windows and flattened secondary windows at the predicted positions)."""
     h, w = window
-    wins_p, wins_s = [], []
+    picks, cuts_p, cuts_s = [], [], []
     for k in np.unique(np.linspace(0, lines.size - 1, min(n_sample, lines.size)).round().astype(int)):
         if not (np.isfinite(pred[0][k]) and np.isfinite(pred[1][k])):
             continue
         r0, c0 = int(lines[k]) - h // 2, int(pixels[k]) - w // 2
         s0, s1 = int(np.round(pred[0][k])) - h // 2, int(np.round(pred[1][k])) - w // 2
-        if min(r0, c0, s0, s1) < 0 or max(r0, s0) + h > primary.shape[0] or max(c0, s1) + w > primary.shape[1]:
+        if min(r0, c0, s0, s1) < 0 or r0 + h > primary.shape[0] or c0 + w > primary.shape[1]:
             continue
         if s0 + h > secondary.shape[0] or s1 + w > secondary.shape[1]:
             continue
-        wp, ws = np.asarray(primary[r0 : r0 + h, c0 : c0 + w]), np.asarray(secondary[s0 : s0 + h, s1 : s1 + w])
+        picks.append((k, r0, c0))
+        cuts_p.append(primary[r0 : r0 + h, c0 : c0 + w])
+        cuts_s.append(secondary[s0 : s0 + h, s1 : s1 + w])
+    # one computation for all sample windows of a lazy input (not one per window)
+    read_p, read_s = dask.compute(cuts_p, cuts_s)
+    wins_p, wins_s = [], []
+    for (k, r0, c0), wp, ws in zip(picks, read_p, read_s, strict=True):
+        wp, ws = np.asarray(wp), np.asarray(ws)
         if not (np.isfinite(wp).all() and np.isfinite(ws).all()):
             continue
         cur = (np.array([pred[0][k] - lines[k]]), np.array([pred[1][k] - pixels[k]]))
@@ -509,14 +516,16 @@ def measure_gcps(
 @dataclass
 class FineRegistration:
     """Result of :func:`fine_registration`: the residual shift (lines, pixels; secondary minus the
-    coarse prediction) from the pooled coherence peak, the pooled coherence, the windows used, and the
-    per-window coherences (0 where a window could not be read)."""
+    coarse prediction) from the pooled coherence peak, the pooled coherence, the windows used, the
+    per-window coherences (0 where a window could not be read), and whether at least 16 windows
+    reached ``coherenceThreshold`` (``reliable``; otherwise all windows were pooled)."""
 
     shift_azimuth: float
     shift_range: float
     coherence: float
     windows_used: int
     window_coherence: np.ndarray
+    reliable: bool = True
 
 
 def fine_registration(
@@ -621,8 +630,8 @@ def fine_registration(
     d_l, d_p, value = peak(pooled, upsample)
     acc_l, acc_p = cfg.fineRegistrationWindowAccAzimuth / 2, cfg.fineRegistrationWindowAccRange / 2
     if abs(d_l) > acc_l or abs(d_p) > acc_p:
-        return FineRegistration(0.0, 0.0, float(value), 0, coh)
-    return FineRegistration(d_l, d_p, float(value), int(use.size), coh)
+        return FineRegistration(0.0, 0.0, float(value), 0, coh, good.size >= 16)
+    return FineRegistration(d_l, d_p, float(value), int(use.size), coh, good.size >= 16)
 
 
 def design(lines: np.ndarray, pixels: np.ndarray, order: int, scale: tuple[float, float]) -> np.ndarray:
