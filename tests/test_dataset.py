@@ -454,7 +454,7 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert args.func(args) == 0
     index = json.loads((out / "index.json").read_text())
     stats = json.loads((out / "statistics.json").read_text())
-    assert index["variables"] == ["sigma0_vv", "coherence_vv"] and index["label"] == "label"
+    assert index["variables"] == ["coherence_vv", "sigma0_vv"] and index["label"] == "label"  # sorted: stable channels
     assert stats["splits"]["buffer"] == 16 and stats["splits"]["block_size"] == 32 and stats["splits"]["seed"] == 1
     assert all(e["pairs"] for e in index["chips"])
     assert "chips (train" in capsys.readouterr().out

@@ -55,13 +55,15 @@ def check_spatial(da: xr.DataArray, cube: xr.Dataset) -> None:
 
 
 def signature_variables(cube: xr.Dataset, exclude: tuple[str | None, ...] = ()) -> list[str]:
-    """Floating-point variables with dims ``(time, Y, X)``, in the cube's order."""
+    """Floating-point variables with dims ``(time, Y, X)``, sorted by name (the order of an opened
+    Zarr store without consolidated metadata follows the file system's listing, which differs
+    between machines; chip channels must not)."""
     ydim, xdim = spatial_dims(cube)
-    return [
+    return sorted(
         str(n)
         for n, v in cube.data_vars.items()
         if n not in exclude and v.dims == ("time", ydim, xdim) and np.issubdtype(v.dtype, np.floating)
-    ]
+    )
 
 
 def crs_wkt(cube: xr.Dataset) -> str | None:
