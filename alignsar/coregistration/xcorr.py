@@ -449,7 +449,7 @@ def measure_gcps(
         pred_l, pred_p = prior(lines.astype(float), pixels.astype(float))
 
     weights = None
-    if phase is not None and cfg.spectralWeighting == "band" and np.iscomplexobj(np.empty(0, dtype=primary.dtype)):
+    if phase is not None and cfg.spectralWeighting == "band" and np.issubdtype(primary.dtype, np.complexfloating):
         weights = _sample_weights(primary, secondary, lines, pixels, (pred_l, pred_p), (h, w), phase, prior, prior_window)
 
     # GCP rows are read in bands of about a chunk (bounded memory)
@@ -547,7 +547,8 @@ def fine_registration(
     phase, rad, evaluated at the positions ``geometry`` maps to: the pure geometric mapping, since a
     warp's noise of 0.01 px across a window is already ~10 rad of slant-range phase;
     ``geometry_window(rows, cols)``: the same mapping on a grid, faster), else by the window's
-    dominant fringe. Windows are processed a GCP row at a time. Each window's cross spectrum is shifted by its own fractional predicted offset, so all share the same residual shift; windows
+    dominant fringe. Windows are processed a GCP row at a time. Each window's cross spectrum is
+    shifted by its own fractional predicted offset, so all share the same residual shift; windows
     whose coherence reaches ``coherenceThreshold`` (all when fewer than 16 do) are summed with weights
     ``g^2 / (1 - g^2)`` and the peak of the pooled coherence, searched within half the extent
     ``fineRegistrationWindowAccAzimuth`` / ``AccRange`` and refined to ``1 / fineRegistrationOversampling``
@@ -595,10 +596,7 @@ def fine_registration(
         frac_p = (pp[ks] - (s1_all[ks] + w // 2))[:, None, None]
         ws = sfft.ifft2(sfft.fft2(ws) * np.exp(2j * np.pi * (ku * frac_l + kv * frac_p)).astype(WORK_DTYPE))
         if phase is not None:
-            if geometry_window is not None:
-                ws = ws * _flattening(phase, None, geometry_window, l0, p0s, (h, w), (frac_l, frac_p))
-            else:
-                ws = ws * _flattening(phase, geometry or prior, None, l0, p0s, (h, w), (frac_l, frac_p))
+            ws = ws * _flattening(phase, geometry or prior, geometry_window, l0, p0s, (h, w), (frac_l, frac_p))
         else:
             # no geometric phase: flatten each window by its dominant fringe
             wl, wp = np.meshgrid(np.arange(h, dtype=float), np.arange(w, dtype=float), indexing="ij")
