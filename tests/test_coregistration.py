@@ -14,7 +14,7 @@ import rasterio
 import xarray as xr
 
 from alignsar.coregistration import CoregConfig, coregister, correlate, fit_warp
-from alignsar.coregistration.xcorr import GCPTable, correlate_detected, design
+from alignsar.coregistration.xcorr import GCPTable, correlate_detected, design, effective_gcps, select_order
 from alignsar.errors import ConfigError
 from alignsar.simulate import SceneConfig, simulate_scene
 
@@ -151,6 +151,73 @@ def test_fit_warp_rejects_outliers() -> None:
     np.testing.assert_allclose(fit.coef_azimuth, ca, atol=0.1)
     np.testing.assert_allclose(fit.coef_range, cr, atol=0.1)
     assert 0.08 < fit.rms_azimuth < 0.12  # the noise, not SNAP's 0.05 px threshold
+
+
+def _correlated_gcp_noise(
+    rng: np.random.Generator, shape: tuple[int, int], window: int, lines: np.ndarray, pixels: np.ndarray
+) -> np.ndarray:
+    """GCP errors as overlapping windows see them: white noise averaged over a ``window``-square
+    box around each GCP (unit variance), so neighbours closer than a window share noise."""
+    from scipy.ndimage import uniform_filter
+
+    field = uniform_filter(rng.standard_normal(shape), window, mode="wrap") * window
+    return field[lines.astype(int), pixels.astype(int)]
+
+
+def test_warp_order_selection_false_positive_rate() -> None:
+    """On a constant field, higher-order terms are kept at most about as often as the test's level
+    says (alpha = 0.01 per step, two steps, Bonferroni over two axes: <= 0.02 expected), with GCPs
+    whose windows overlap 20 times; without the design-effect correction they would be kept most
+    of the time."""
+    rng = np.random.default_rng(5)
+    shape, window = (512, 512), 64
+    g = np.linspace(window / 2, shape[0] - window / 2, 20)
+    ll, pp = (a.ravel() for a in np.meshgrid(g, g, indexing="ij"))
+    scale = (shape[0] - 1.0, shape[1] - 1.0)
+    n_eff = effective_gcps(ll, pp, (window, window))
+    assert n_eff == pytest.approx((512 / 64) ** 2, rel=0.05)  # the windows that tile the area
+    runs = 200
+    kept, kept_naive = 0, 0
+    for _ in range(runs):
+        offsets = (
+            0.3 + 0.05 * _correlated_gcp_noise(rng, shape, window, ll, pp),
+            -1.2 + 0.05 * _correlated_gcp_noise(rng, shape, window, ll, pp),
+        )
+        kept += select_order(ll, pp, offsets, 2, scale, n_eff) > 0
+        kept_naive += select_order(ll, pp, offsets, 2, scale, float(ll.size)) > 0
+    print(f"order > 0 selected on constant fields: {kept}/{runs} (naive F-test: {kept_naive}/{runs})")
+    assert kept <= 0.05 * runs  # binomial: P(X > 10 | p = 0.02, n = 200) < 0.01
+    assert kept_naive >= 0.3 * runs
+
+
+def test_warp_order_selection_keeps_real_terms() -> None:
+    """Affine and quadratic fields whose terms stand well above the GCP noise keep their order;
+    a constant field is fitted by a constant, closer to the truth than the requested order-2 fit."""
+    rng = np.random.default_rng(6)
+    shape = (1000, 800)
+    n = 600
+    ll, pp = rng.uniform(0, 999, n), rng.uniform(0, 799, n)
+    scale = (999.0, 799.0)
+    noise = (rng.normal(0, 0.05, n), rng.normal(0, 0.05, n))
+    a2 = design(ll, pp, 2, scale)
+    cases = {
+        0: (np.array([0.3, 0, 0, 0, 0, 0]), np.array([-1.2, 0, 0, 0, 0, 0])),
+        1: (np.array([0.3, 0.1, 0, 0, 0, 0]), np.array([-1.2, 0, -0.08, 0, 0, 0])),
+        2: (np.array([0.3, 0, 0, 1.0, 0, 0]), np.array([-1.2, 0, 0, 0, 0, 0.8])),
+    }
+    for expected, (ca, cr) in cases.items():
+        gcps = GCPTable(ll, pp, a2 @ ca + noise[0], a2 @ cr + noise[1], np.ones(n))
+        fit = fit_warp(gcps, CoregConfig(warpPolynomialOrder=2, coarseRegistrationWindowWidth=64, coarseRegistrationWindowHeight=64), shape)
+        fixed = fit_warp(gcps, CoregConfig(warpPolynomialOrder=2, warpOrderSelection="fixed"), shape)
+        assert fit.fitted_order == expected and fixed.fitted_order == 2 and fit.order == 2 and len(fit.coef_azimuth) == 6
+        grid = design(*(a.ravel() for a in np.meshgrid(np.arange(0, 1000, 10.0), np.arange(0, 800, 10.0), indexing="ij")), 2, scale)
+        err = np.sqrt(np.mean((grid @ (fit.coef_azimuth - ca)) ** 2))
+        err_fixed = np.sqrt(np.mean((grid @ (fixed.coef_azimuth - ca)) ** 2))
+        # the field within a few times its expected error (0.05 px * sqrt(6 terms / 600 GCPs) = 0.005 px)
+        assert err < 0.015 and np.sqrt(np.mean((grid @ (fit.coef_range - cr)) ** 2)) < 0.015
+        if expected == 0:
+            # truth: the constant fit's error is the mean noise of the GCPs kept; the order-2 fit adds 5 terms' noise
+            assert err == pytest.approx(abs(noise[0][fit.kept].mean()), abs=1e-9) and err < err_fixed
 
 
 def test_config_yaml(tmp_path: Path) -> None:

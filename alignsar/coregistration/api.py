@@ -44,7 +44,7 @@ from .config import CoregConfig
 from .offsets import OffsetField, geometric_offsets, polynomial_offsets
 from .quality import QualityRecord
 from .tops import azimuth_ramp, burst_view, deramp, esd_shift, matching_burst, overlap_lines
-from .xcorr import GCPTable, fine_registration, fit_warp, measure_gcps
+from .xcorr import WARP_TERM_ALPHA, GCPTable, fine_registration, fit_warp, measure_gcps
 
 Method = Literal["dem_assisted", "cross_corr", "stack", "geocode"]
 METHODS: tuple[str, ...] = ("dem_assisted", "cross_corr", "stack", "geocode")
@@ -229,7 +229,14 @@ def _cross_corr_field(
         "range": fit.coef_range.tolist(),
         "terms": "l^(d-j) p^j for d = 0..order, j = 0..d, with l = line / scale[0], p = pixel / scale[1]",
         "relative_to": "geometric prior" if prior is not None else "identity",
+        "fitted_order": fit.order if fit.fitted_order is None else fit.fitted_order,
+        "order_selection": cfg.warpOrderSelection,
     }
+    if fit.fitted_order is not None and fit.fitted_order < fit.order:
+        record.notes.append(
+            f"warp polynomial: terms above degree {fit.fitted_order} not significant at {WARP_TERM_ALPHA:g} "
+            f"({fit.kept.sum()} GCPs, {fit.effective_gcps:.0f} independent windows), set to 0"
+        )
     return field
 
 

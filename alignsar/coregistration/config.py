@@ -5,7 +5,9 @@ Defaults follow the ICEYE routine: GRD cross-correlation and SLC values differ (
 statistical: a GCP is rejected when its residual about the fitted warp exceeds
 ``max(rmsThreshold, 3 * 1.4826 * MAD)`` of the residuals (iterated until stable), because on
 speckled data the per-GCP scatter (0.25-0.6 px) is far above SNAP's 0.05 px, which would throw away
-most points and worsen the fit.
+most points and worsen the fit. ``warpOrderSelection`` (alignsar's own, default ``significant``)
+makes ``warpPolynomialOrder`` the highest order of the warp: terms the GCPs do not support are
+dropped (:func:`alignsar.coregistration.xcorr.select_order`); ``fixed`` always fits that order.
 """
 
 from __future__ import annotations
@@ -56,6 +58,9 @@ class CoregConfig:
     # alignsar's own: weight coherent (complex) correlations by the inverse pooled power spectrum
     # over the band that carries the signal ("band") or not at all ("none"); see xcorr.spectral_weights
     spectralWeighting: str = "band"
+    # alignsar's own: warpPolynomialOrder is the highest order and terms the GCPs do not support
+    # are dropped ("significant", see xcorr.select_order), or always that order ("fixed", as SNAP)
+    warpOrderSelection: str = "significant"
 
     @classmethod
     def defaults(cls, product_type: str) -> CoregConfig:
@@ -103,6 +108,8 @@ class CoregConfig:
             raise ConfigError("demAssistedRefinement", f"must be 'none' or 'constant', got {self.demAssistedRefinement!r}")
         if self.spectralWeighting not in ("none", "band"):
             raise ConfigError("spectralWeighting", f"must be 'none' or 'band', got {self.spectralWeighting!r}")
+        if self.warpOrderSelection not in ("significant", "fixed"):
+            raise ConfigError("warpOrderSelection", f"must be 'significant' or 'fixed', got {self.warpOrderSelection!r}")
         if self.geocodeRefinement not in ("none", "constant"):
             raise ConfigError("geocodeRefinement", f"must be 'none' or 'constant', got {self.geocodeRefinement!r}")
         if self.resamplingType not in RESAMPLING:
