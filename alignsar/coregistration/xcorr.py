@@ -696,13 +696,19 @@ def n_terms(order: int) -> int:
 
 def effective_gcps(lines: np.ndarray, pixels: np.ndarray, window: tuple[int, int]) -> float:
     """Independent measurements among GCPs whose windows (``window`` lines x pixels) overlap: the
-    area the windows cover over one window's area, at most the number of GCPs. Overlapping windows
-    share their speckle, so their errors are correlated and the GCP count overstates the evidence."""
+    area the windows cover over the equivalent area of one window, at most the number of GCPs.
+    Overlapping windows share their speckle, so their errors are correlated and the GCP count
+    overstates the evidence. A correlation sums ``taper^2``-weighted pixel products (both windows
+    Hann-tapered), whose equivalent number of independent pixels is
+    ``(sum taper^2)^2 / sum taper^4`` (3.78 times fewer than the window's pixels for Hann); the
+    design effect of a dense GCP lattice follows from the same sums."""
     if lines.size == 0:
         return 0.0
     h, w = window
+    taper2 = _hann2(h, w).astype(np.float64) ** 2
+    equivalent = taper2.sum() ** 2 / np.sum(taper2**2)
     area = (np.ptp(lines) + h) * (np.ptp(pixels) + w)
-    return float(min(lines.size, area / (h * w)))
+    return float(min(lines.size, area / equivalent))
 
 
 def select_order(

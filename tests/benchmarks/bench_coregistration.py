@@ -36,7 +36,9 @@ texture rows pool the errors of all known shifts (times: summed). All offsets: s
 primary position, px (arosics reports the opposite sign, converted in ``_peers_arosics.py`` and
 checked at start-up on a known 2 / 3 px roll). arosics is given ``max_shift`` from the truth, which
 alignsar never gets; alignsar's SLC ``cross_corr`` has the geometric prior (orbits + DEM), the peers
-and alignsar's GRD run have none. Times are single runs, first calls included (numba compilation).
+and alignsar's GRD run have none. Times are single runs, first calls included (numba compilation),
+or with ``--repeat N`` the median of N runs of every method (the machine's background load makes
+single runs vary by +-30 %).
 
 scikit-image and arosics are peers, not dependencies; each is skipped with a note when missing.
 scikit-image alone: ``.venv/bin/pip install scikit-image``. arosics needs GDAL's Python bindings,
@@ -56,7 +58,8 @@ Run (from the repository root)::
     .venv/bin/python tests/benchmarks/bench_coregistration.py [--size 1024] [--nb-gcp 1000]
     /work/bench-arosics/bin/python tests/benchmarks/bench_coregistration.py --size 1024
 
-Fewer cases: ``--coherence 0.9`` (or no value: none simulated), ``--no-real``, ``--no-arosics``.
+Fewer cases: ``--coherence 0.9`` (or no value: none simulated), ``--no-real``, ``--no-arosics``;
+``--repeat 3`` for steadier times.
 """
 
 from __future__ import annotations
@@ -77,6 +80,27 @@ from alignsar.simulate import SceneConfig, simulate_scene
 
 REAL_SHIFTS = ((0, 0.37), (2, -0.81), (-1, 1.23), (1, -0.05))  # (lines, pixels), as in the unit test
 REAL_WINDOW = 64
+
+
+REPEAT = [1]
+"""Runs per timed call (``--repeat``); every method's time is the median of its runs."""
+
+
+def timed(run):
+    """``run()``'s result and median wall time (s) over :data:`REPEAT` runs."""
+    times = []
+    for _ in range(REPEAT[0]):
+        t = time.perf_counter()
+        out = run()
+        times.append(time.perf_counter() - t)
+    return out, float(np.median(times))
+
+
+def timed_peer(run):
+    """The same for a peer helper that times itself (its result's ``seconds``, which excludes its
+    set-up): the last result and the median of those times."""
+    outs = [run() for _ in range(REPEAT[0])]
+    return outs[-1], float(np.median([o.seconds for o in outs]))
 
 
 def inner_mask(truth: xr.Dataset, margin: int) -> np.ndarray:
@@ -120,9 +144,7 @@ def skimage_rows(pairs, truth: xr.Dataset, margin: int) -> list[tuple]:
         return []
     rows = []
     for data, a, b in pairs:
-        t = time.perf_counter()
-        shift, _, _ = phase_cross_correlation(a, b, upsample_factor=100)
-        dt = time.perf_counter() - t
+        (shift, _, _), dt = timed(lambda a=a, b=b: phase_cross_correlation(a, b, upsample_factor=100))
         d = -np.asarray(shift)  # skimage returns the shift that registers b onto a
         rows.append((data, "skimage phase_cross_correlation", *rmse_grid(d[0], d[1], truth, margin), dt, ""))
     return rows
@@ -138,22 +160,22 @@ def arosics_rows(pairs, truth: xr.Dataset, margin: int, *, window: int, grid_res
     max_shift = int(np.ceil(max(np.abs(t_az[ok]).max(), np.abs(t_rg[ok]).max()))) + 3
     rows = []
     for data, a, b in pairs:
-        g = peers.global_shift(a, b, window=window, max_shift=max_shift, cpus=2)
+        g, g_sec = timed_peer(lambda a=a, b=b: peers.global_shift(a, b, window=window, max_shift=max_shift, cpus=2))
         note = f"reliability {g.reliability:.0f} %" if g.success else "failed"
-        rows.append((data, "arosics COREG", *rmse_grid(g.d_az, g.d_rg, truth, margin), g.seconds, note))
-        tp = peers.tie_points(a, b, grid_res=grid_res, window=window, max_shift=max_shift, cpus=2, min_reliability=0)
+        rows.append((data, "arosics COREG", *rmse_grid(g.d_az, g.d_rg, truth, margin), g_sec, note))
+        tp, tp_sec = timed_peer(
+            lambda a=a, b=b: peers.tie_points(a, b, grid_res=grid_res, window=window, max_shift=max_shift, cpus=2, min_reliability=0)
+        )
         li, pi = tp.line.astype(int), tp.pixel.astype(int)
         inside = (li >= 0) & (li < ok.shape[0]) & (pi >= 0) & (pi < ok.shape[1])
         inside[inside] = ok[li[inside], pi[inside]]
         li, pi = li[inside], pi[inside]
         note = f"{tp.total} pts, {tp.matched} matched, {tp.outliers} outliers, {inside.sum()} kept in mask, max_shift {max_shift}"
         if inside.sum() == 0:
-            rows.append((data, "arosics COREG_LOCAL tie pts", np.nan, np.nan, tp.seconds, note))
+            rows.append((data, "arosics COREG_LOCAL tie pts", np.nan, np.nan, tp_sec, note))
             continue
         e_az, e_rg = tp.d_az[inside] - t_az[li, pi], tp.d_rg[inside] - t_rg[li, pi]
-        rows.append(
-            (data, "arosics COREG_LOCAL tie pts", float(np.sqrt(np.mean(e_az**2))), float(np.sqrt(np.mean(e_rg**2))), tp.seconds, note)
-        )
+        rows.append((data, "arosics COREG_LOCAL tie pts", float(np.sqrt(np.mean(e_az**2))), float(np.sqrt(np.mean(e_rg**2))), tp_sec, note))
         # the same tie points (all kept ones, as alignsar fits all its GCPs) fitted by a polynomial
         n = min(order[data], 2 if len(tp.line) >= 18 else 1 if len(tp.line) >= 9 else 0)
         design = poly_design(tp.line, tp.pixel, n, ok.shape)
@@ -162,7 +184,7 @@ def arosics_rows(pairs, truth: xr.Dataset, margin: int, *, window: int, grid_res
         ll, pp = np.meshgrid(np.arange(ok.shape[0], dtype=float), np.arange(ok.shape[1], dtype=float), indexing="ij")
         full = poly_design(ll.ravel(), pp.ravel(), n, ok.shape)
         fa, fr = (full @ ca).reshape(ok.shape), (full @ cr).reshape(ok.shape)
-        rows.append((data, f"arosics COREG_LOCAL + poly{n}", *rmse_grid(fa, fr, truth, margin), tp.seconds, "fit time not counted"))
+        rows.append((data, f"arosics COREG_LOCAL + poly{n}", *rmse_grid(fa, fr, truth, margin), tp_sec, "fit time not counted"))
     return rows
 
 
@@ -218,15 +240,15 @@ def simulated(gamma: float, case: str, args: argparse.Namespace) -> list[tuple]:
     grd_cfg = CoregConfig.defaults("GRD")
     grd_cfg.nb_gcp = args.nb_gcp
     for name, method, cfg in (("dem_assisted", "dem_assisted", None), (f"cross_corr (SLC, {args.nb_gcp} GCPs)", "cross_corr", slc_cfg)):
-        t = time.perf_counter()
-        res = coregister(p, s, method, dem=dem, config=cfg)
-        rows.append(("SLC", name, *rmse(res.offsets, truth), time.perf_counter() - t, ""))
+        res, dt = timed(lambda method=method, cfg=cfg: coregister(p, s, method, dem=dem, config=cfg))
+        rows.append(("SLC", name, *rmse(res.offsets, truth), dt, ""))
     # GRD-like: detected, multilooked intensities on the same grid
     ip = multilook(np.abs(p.measurement("VV").values.astype(np.complex128)) ** 2)
     is_ = multilook(np.abs(s.measurement("VV").values.astype(np.complex128)) ** 2)
-    t = time.perf_counter()
-    res = coregister_rasters(xr.DataArray(ip, dims=("y", "x"), name="p"), xr.DataArray(is_, dims=("y", "x"), name="s"), grd_cfg)
-    rows.append(("GRD", f"cross_corr (GRD, {args.nb_gcp} GCPs)", *rmse(res.offsets, truth), time.perf_counter() - t, ""))
+    res, dt = timed(
+        lambda: coregister_rasters(xr.DataArray(ip, dims=("y", "x"), name="p"), xr.DataArray(is_, dims=("y", "x"), name="s"), grd_cfg)
+    )
+    rows.append(("GRD", f"cross_corr (GRD, {args.nb_gcp} GCPs)", *rmse(res.offsets, truth), dt, ""))
     pairs = [("SLC", np.abs(p.measurement("VV").values), np.abs(s.measurement("VV").values)), ("GRD", ip, is_)]
     # the floor of any global-shift method: the truth's own spread about its mean over the mask
     ok = inner_mask(truth, 64)
@@ -277,9 +299,11 @@ def real_texture(args: argparse.Namespace) -> list[tuple]:
         ip, is_ = multilook(np.abs(slc) ** 2), multilook(np.abs(shifted) ** 2)
         rows = []
         for data, a, b in (("SLC", slc, shifted), ("GRD", ip, is_)):
-            t = time.perf_counter()
-            res = coregister_rasters(xr.DataArray(a, dims=("y", "x"), name="p"), xr.DataArray(b, dims=("y", "x"), name="s"), cfgs[data])
-            dt = time.perf_counter() - t
+            res, dt = timed(
+                lambda a=a, b=b, data=data: coregister_rasters(
+                    xr.DataArray(a, dims=("y", "x"), name="p"), xr.DataArray(b, dims=("y", "x"), name="s"), cfgs[data]
+                )
+            )
             rows.append((data, f"cross_corr ({data}, {res.quality.gcps_kept} GCPs)", *rmse(res.offsets, truth, margin), dt, ""))
         pairs = [("SLC", np.abs(slc), np.abs(shifted)), ("GRD", ip, is_)]
         rows += skimage_rows(pairs, truth, margin)
@@ -306,7 +330,9 @@ def main() -> None:
     parser.add_argument("--cases", nargs="*", default=["constant", "affine", "dem"], choices=list(CASES), help="simulated offset fields")
     parser.add_argument("--no-real", action="store_true", help="skip the real-texture case")
     parser.add_argument("--no-arosics", action="store_true", help="skip the arosics peers even when importable")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per timed call; times are medians (default 1: first calls included)")
     args = parser.parse_args()
+    REPEAT[0] = max(1, args.repeat)
     if not args.no_arosics and _arosics() is not None:
         print(f"arosics {_arosics().VERSION}: sign check, 2 / 3 px roll recovered as {_arosics().check_sign()} (lines, pixels)")
     print(f"{'case':>14s} {'data':5s} {'method':32s} {'rmse az':>8s} {'rmse rg':>8s} {'seconds':>8s}  notes")
