@@ -358,6 +358,13 @@ def _phasor(phase: np.ndarray) -> np.ndarray:
     return out
 
 
+def _phasor_grid(phase: Any, prior_window: Any, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``exp(i phase)`` of the geometric phase on the primary grid ``rows x cols`` (1-D lines /
+    pixels), the secondary positions from the grid evaluator ``prior_window``."""
+    ps_l, ps_p = prior_window(rows, cols)
+    return _phasor(phase(rows[:, None], cols[None, :], ps_l, ps_p))
+
+
 def _flattening(
     phase: Any,
     prior: Any,
@@ -376,9 +383,7 @@ def _flattening(
     rr = np.arange(r0, r0 + h, dtype=float)
     if prior_window is not None:
         first = int(c0s.min())
-        cc = np.arange(first, int(c0s.max()) + w, dtype=float)
-        ps_l, ps_p = prior_window(rr, cc)
-        band = _phasor(phase(rr[:, None], cc[None, :], ps_l, ps_p))
+        band = _phasor_grid(phase, prior_window, rr, np.arange(first, int(c0s.max()) + w, dtype=float))
         return np.stack([band[:, c0 - first : c0 - first + w] for c0 in c0s.astype(int)])
     flat = np.empty((c0s.size, h, w), dtype=WORK_DTYPE)
     for k, c0 in enumerate(c0s):
@@ -393,8 +398,7 @@ def _flattening_band(phase: Any, prior_window: Any, band: _Band) -> _Band:
     windows cut from it like from the tile itself."""
     rr = np.arange(band.r0, band.r0 + band.data.shape[0], dtype=float)
     cc = np.arange(band.c0, band.c0 + band.data.shape[1], dtype=float)
-    ps_l, ps_p = prior_window(rr, cc)
-    return _Band(None, _phasor(phase(rr[:, None], cc[None, :], ps_l, ps_p)), band.r0, band.c0)
+    return _Band(None, _phasor_grid(phase, prior_window, rr, cc), band.r0, band.c0)
 
 
 def _sample_weights(
@@ -720,8 +724,8 @@ def select_order(
     n_eff: float,
     alpha: float = WARP_TERM_ALPHA,
 ) -> int:
-    """The lowest order whose next-degree terms are not significant: from ``order`` down, the
-    degree-``order`` terms are tested jointly against the order below (an F-test per axis,
+    """The order to fit, at most ``order``: from ``order`` down, the highest-degree terms are
+    tested jointly against the order below (an F-test per axis,
     Bonferroni over the two axes at level ``alpha``) and dropped when neither axis needs them.
 
     The F statistic is divided by the design effect ``n / n_eff`` (``n`` GCPs, ``n_eff`` independent
