@@ -41,10 +41,11 @@ from ..geometry import DEM
 from ..geometry.geocode import default_geobox, geocode, lookup_table, resample_at
 from ..model import Acquisition
 from .config import CoregConfig
+from .joint import joint_refine
 from .offsets import OffsetField, geometric_offsets, polynomial_offsets
 from .quality import QualityRecord
 from .tops import azimuth_ramp, burst_view, deramp, esd_shift, matching_burst, overlap_lines
-from .xcorr import WARP_TERM_ALPHA, GCPTable, fine_registration, fit_warp, measure_gcps
+from .xcorr import WARP_TERM_ALPHA, GCPTable, WarpFit, design, fine_registration, fit_warp, measure_gcps
 
 Method = Literal["dem_assisted", "cross_corr", "stack", "geocode"]
 METHODS: tuple[str, ...] = ("dem_assisted", "cross_corr", "stack", "geocode")
@@ -150,6 +151,30 @@ def _with_prior(prior: Any, warp: OffsetField) -> OffsetField:
     return OffsetField(warp.shape, combined)
 
 
+def _joint_refinement(primary: Any, secondary: Any, gcps: GCPTable, fit: WarpFit, cfg: CoregConfig, prior: Any, record: QualityRecord) -> None:
+    """Refine ``fit`` in place by :func:`joint_refine` over the windows of all GCPs that were
+    matched (outliers included: the pooled objective needs no rejection), at the fitted order."""
+    order = fit.order if fit.fitted_order is None else fit.fitted_order
+    use = gcps.found
+    lines, pixels = gcps.line[use], gcps.pixel[use]
+    base = prior(lines, pixels) if prior is not None else None
+    window = (cfg.coarseRegistrationWindowHeight, cfg.coarseRegistrationWindowWidth)
+    joint = joint_refine(primary, secondary, lines, pixels, (fit.coef_azimuth, fit.coef_range), order, fit.scale, window, base)
+    if joint is None:
+        record.notes.append("joint refinement: no reliable maximum of the pooled correlation near the GCP fit, GCP fit kept")
+        return
+    fit.coef_azimuth, fit.coef_range = joint.coef_azimuth, joint.coef_range
+    a = design(gcps.line[fit.kept], gcps.pixel[fit.kept], fit.order, fit.scale)
+    rel = _relative(gcps, prior)
+    fit.rms_azimuth = float(np.sqrt(np.mean((a @ fit.coef_azimuth - rel.offset_azimuth[fit.kept]) ** 2)))
+    fit.rms_range = float(np.sqrt(np.mean((a @ fit.coef_range - rel.offset_range[fit.kept]) ** 2)))
+    record.notes.append(
+        f"joint refinement of the order-{order} warp on the pooled correlation of {joint.windows} windows "
+        f"({joint.iterations} Newton steps; mean correlation {joint.correlation_before:.4f} -> {joint.correlation_after:.4f}; "
+        f"offsets changed by at most {joint.max_change_px:.4f} px)"
+    )
+
+
 def _cross_corr_field(
     p_img: xr.DataArray,
     s_img: xr.DataArray,
@@ -173,6 +198,8 @@ def _cross_corr_field(
     except ValueError as exc:
         raise GeometryError(record.secondary, f"cross-correlation failed: {exc}") from exc
     record.gcps_found = int(gcps.found.sum())
+    if cfg.jointRefinement == "pooled" and not np.iscomplexobj(p_img.dtype.type(0)):
+        _joint_refinement(p_img.data, s_img.data, gcps, fit, cfg, prior, record)
     field = _with_prior(prior, polynomial_offsets(p_img.shape, fit.coef_azimuth, fit.coef_range, fit.order, fit.scale))
     record.gcps_kept = int(fit.kept.sum())
     if cfg.applyFineRegistration and np.iscomplexobj(p_img.dtype.type(0)):

@@ -61,6 +61,9 @@ class CoregConfig:
     # alignsar's own: warpPolynomialOrder is the highest order and terms the GCPs do not support
     # are dropped ("significant", see xcorr.select_order), or always that order ("fixed", as SNAP)
     warpOrderSelection: str = "significant"
+    # alignsar's own: on detected (real) images, refine the fitted warp by maximising the summed
+    # correlation of all GCP windows ("pooled", see coregistration.joint) or not ("none")
+    jointRefinement: str = "pooled"
 
     @classmethod
     def defaults(cls, product_type: str) -> CoregConfig:
@@ -110,6 +113,8 @@ class CoregConfig:
             raise ConfigError("spectralWeighting", f"must be 'none' or 'band', got {self.spectralWeighting!r}")
         if self.warpOrderSelection not in ("significant", "fixed"):
             raise ConfigError("warpOrderSelection", f"must be 'significant' or 'fixed', got {self.warpOrderSelection!r}")
+        if self.jointRefinement not in ("none", "pooled"):
+            raise ConfigError("jointRefinement", f"must be 'none' or 'pooled', got {self.jointRefinement!r}")
         if self.geocodeRefinement not in ("none", "constant"):
             raise ConfigError("geocodeRefinement", f"must be 'none' or 'constant', got {self.geocodeRefinement!r}")
         if self.resamplingType not in RESAMPLING:
