@@ -170,7 +170,7 @@ def _joint_refinement(primary: Any, secondary: Any, gcps: GCPTable, fit: WarpFit
     fit.rms_range = float(np.sqrt(np.mean((a @ fit.coef_range - rel.offset_range[fit.kept]) ** 2)))
     record.notes.append(
         f"joint refinement of the order-{order} warp on the pooled correlation of {joint.windows} windows "
-        f"({joint.iterations} Newton steps; mean correlation {joint.correlation_before:.4f} -> {joint.correlation_after:.4f}; "
+        f"({joint.iterations} Newton steps from the {joint.start}; mean correlation {joint.correlation_before:.4f} -> {joint.correlation_after:.4f}; "
         f"offsets changed by at most {joint.max_change_px:.4f} px)"
     )
 

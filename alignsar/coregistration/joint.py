@@ -27,13 +27,14 @@ Offsets: secondary minus primary position, px. Frequencies: cycles per pixel.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import scipy.fft as sfft
 
-from .xcorr import FFT_WORKERS, _tiles, cross_spectrum, design, n_terms
+from .xcorr import FFT_WORKERS, _tiles, cross_spectrum, design, n_terms, peak
 
 JOINT_ITERATIONS = 4
 """Newton iterations at most (the refinement starts from the GCP fit, within a small fraction of a
@@ -51,8 +52,8 @@ scaled down (the correlation model holds within the main lobe)."""
 class JointFit:
     """Refined warp coefficients (the layout of :func:`~alignsar.coregistration.xcorr.design` at
     the order they were given at), the windows that contributed, the Newton iterations done, the
-    mean normalised correlation before and after, and the largest change of the predicted offset
-    over the windows (px)."""
+    mean normalised correlation before and after, the largest change of the predicted offset
+    over the windows (px) and where the iterations started (``GCP fit`` or ``pooled shift``)."""
 
     coef_azimuth: np.ndarray
     coef_range: np.ndarray
@@ -61,6 +62,7 @@ class JointFit:
     correlation_before: float
     correlation_after: float
     max_change_px: float
+    start: str = "GCP fit"
 
 
 def _window_terms(cross: np.ndarray, energy: np.ndarray, residual: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -90,22 +92,20 @@ def _window_terms(cross: np.ndarray, energy: np.ndarray, residual: np.ndarray, w
     return value, grad, hess
 
 
-def _accumulate(
+def _window_spectra(
     primary: Any,
     secondary: Any,
     lines: np.ndarray,
     pixels: np.ndarray,
     pred: tuple[np.ndarray, np.ndarray],
-    a: np.ndarray,
     window: tuple[int, int],
-) -> tuple[float, np.ndarray, np.ndarray, int]:
-    """Sum over the windows of the normalised correlation at the predicted offsets, its gradient
-    (2 p) and Hessian (2 p x 2 p) in the coefficients (azimuth terms, then range terms; ``a``: the
-    design rows, k x p), and the number of windows that contributed. Windows are read tile by tile
-    (bounded memory) and cut at the rounded predicted positions."""
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Half cross spectra of the windows (``window`` lines x pixels) centred on the primary
+    positions and on the rounded predicted secondary positions ``pred``, in stacks of at most 64:
+    (indices into ``lines``, cross spectra, energies, residual shifts (k, 2) = predicted minus
+    rounded position, px). Windows are read tile by tile (bounded memory); windows that leave
+    either image, hold no-data (NaN) or have no energy are skipped."""
     h, w = window
-    p = a.shape[1]
-    total, grad, hess, used = 0.0, np.zeros(2 * p), np.zeros((2 * p, 2 * p)), 0
     for groups, band_p, band_s in _tiles(primary, secondary, lines, pixels, pred, window, pad=1):
         for sel in groups:
             for part in np.array_split(sel, -(-sel.size // 64)):
@@ -134,23 +134,63 @@ def _accumulate(
                     continue
                 idx, cross, energy = idx[good], cross[good], energy[good]
                 rows = part[idx]
-                residual = np.stack([pred[0][rows] - sl[idx], pred[1][rows] - sp[idx]], axis=1)
-                value, g, hk = _window_terms(cross, energy, residual, w)
-                ak = a[rows]
-                total += float(value.sum())
-                grad[:p] += ak.T @ g[:, 0]
-                grad[p:] += ak.T @ g[:, 1]
-                for i, j, sl_i, sl_j in (
-                    (0, 0, slice(0, p), slice(0, p)),
-                    (0, 1, slice(0, p), slice(p, None)),
-                    (1, 1, slice(p, None), slice(p, None)),
-                ):
-                    block = (ak * hk[:, i, j, None]).T @ ak
-                    hess[sl_i, sl_j] += block
-                    if i != j:
-                        hess[sl_j, sl_i] += block.T
-                used += int(rows.size)
+                yield rows, cross, energy, np.stack([pred[0][rows] - sl[idx], pred[1][rows] - sp[idx]], axis=1)
+
+
+def _accumulate(
+    primary: Any,
+    secondary: Any,
+    lines: np.ndarray,
+    pixels: np.ndarray,
+    pred: tuple[np.ndarray, np.ndarray],
+    a: np.ndarray,
+    window: tuple[int, int],
+) -> tuple[float, np.ndarray, np.ndarray, int]:
+    """Sum over the windows of the normalised correlation at the predicted offsets, its gradient
+    (2 p) and Hessian (2 p x 2 p) in the coefficients (azimuth terms, then range terms; ``a``: the
+    design rows, k x p), and the number of windows that contributed."""
+    p = a.shape[1]
+    total, grad, hess, used = 0.0, np.zeros(2 * p), np.zeros((2 * p, 2 * p)), 0
+    blocks = ((0, 0, slice(0, p), slice(0, p)), (0, 1, slice(0, p), slice(p, None)), (1, 1, slice(p, None), slice(p, None)))
+    for rows, cross, energy, residual in _window_spectra(primary, secondary, lines, pixels, pred, window):
+        value, g, hk = _window_terms(cross, energy, residual, window[1])
+        ak = a[rows]
+        total += float(value.sum())
+        grad[:p] += ak.T @ g[:, 0]
+        grad[p:] += ak.T @ g[:, 1]
+        for i, j, sl_i, sl_j in blocks:
+            block = (ak * hk[:, i, j, None]).T @ ak
+            hess[sl_i, sl_j] += block
+            if i != j:
+                hess[sl_j, sl_i] += block.T
+        used += int(rows.size)
     return total, grad, hess, used
+
+
+def pooled_shift(
+    primary: Any,
+    secondary: Any,
+    lines: np.ndarray,
+    pixels: np.ndarray,
+    base: tuple[np.ndarray, np.ndarray],
+    window: tuple[int, int],
+    upsample: int = 128,
+) -> tuple[float, float, int] | None:
+    """One shift for all windows: the peak of the sum of their normalised correlation surfaces,
+    the windows cut at the rounded ``base`` positions (px; returned relative to ``base``: the mean
+    rounding is added back), and the number of windows. Robust where single windows are not:
+    the noise of N independent windows averages down by sqrt(N) while the common peak stays, so
+    it finds the shift even when most GCPs' own peaks are speckle. None without windows."""
+    pooled, used, rounding = None, 0, np.zeros(2)
+    for rows, cross, energy, residual in _window_spectra(primary, secondary, lines, pixels, base, window):
+        part = np.sum(cross / energy[:, None, None].astype(np.float32), axis=0)
+        pooled = part if pooled is None else pooled + part
+        used += int(rows.size)
+        rounding += residual.sum(axis=0)
+    if pooled is None:
+        return None
+    d_l, d_p, _ = peak(pooled, upsample, window[1])
+    return float(d_l - rounding[0] / used), float(d_p - rounding[1] / used), used
 
 
 def joint_refine(
@@ -163,12 +203,16 @@ def joint_refine(
     scale: tuple[float, float],
     window: tuple[int, int],
     base: tuple[np.ndarray, np.ndarray] | None = None,
+    pooled_start: bool = True,
 ) -> JointFit | None:
     """Refine the warp coefficients ``coef`` (azimuth, range; :func:`design` layout at ``order``,
     offsets in px) by maximising the summed normalised correlation of the windows (``window``
     lines x pixels) centred on the primary positions ``lines`` / ``pixels``. ``primary`` /
     ``secondary``: 2-D real arrays (numpy or dask). ``base``: the secondary positions the
     polynomial's offsets are added to (a geometric prior; default: the primary positions).
+    ``pooled_start``: also try the constant warp at :func:`pooled_shift` and start from whichever
+    of the two has the higher mean correlation (where most GCPs are speckle the GCP fit is
+    arbitrary, the pooled peak is not).
 
     Returns None when the refinement cannot be trusted: fewer windows than twice the number of
     coefficients, a Hessian that is not negative definite at the start (no maximum near the GCP
@@ -181,8 +225,19 @@ def joint_refine(
     def predict(cv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return b_l + a @ cv[:p], b_p + a @ cv[p:]
 
+    start = "GCP fit"
     with sfft.set_workers(FFT_WORKERS):
         value, grad, hess, used = _accumulate(primary, secondary, lines, pixels, predict(c), a, window)
+        if pooled_start:
+            pooled = pooled_shift(primary, secondary, lines, pixels, (b_l, b_p), window)
+            if pooled is not None:
+                alt = np.zeros(2 * p)
+                alt[0], alt[p] = pooled[0], pooled[1]
+                alt_state = _accumulate(primary, secondary, lines, pixels, predict(alt), a, window)
+                if alt_state[3] and (used == 0 or alt_state[0] / alt_state[3] > value / used):
+                    c = c_start = alt
+                    value, grad, hess, used = alt_state
+                    start = "pooled shift"
         start_value, start_used = value, used
         if used < 2 * p:
             return None
@@ -210,4 +265,4 @@ def joint_refine(
         return None
     moved = float(np.hypot(a @ (c - c_start)[:p], a @ (c - c_start)[p:]).max())
     pad = np.zeros(len(coef[0]) - p)
-    return JointFit(np.r_[c[:p], pad], np.r_[c[p:], pad], used, iterations, start_value / start_used, value / used, moved)
+    return JointFit(np.r_[c[:p], pad], np.r_[c[p:], pad], used, iterations, start_value / start_used, value / used, moved, start)
