@@ -154,23 +154,27 @@ def _with_prior(prior: Any, warp: OffsetField) -> OffsetField:
 def _joint_refinement(primary: Any, secondary: Any, gcps: GCPTable, fit: WarpFit, cfg: CoregConfig, prior: Any, record: QualityRecord) -> None:
     """Refine ``fit`` in place by :func:`joint_refine` over the windows of all GCPs that were
     matched (outliers included: the pooled objective needs no rejection), at the fitted order."""
-    order = fit.order if fit.fitted_order is None else fit.fitted_order
+    select = cfg.warpOrderSelection == "significant"
     use = gcps.found
     lines, pixels = gcps.line[use], gcps.pixel[use]
     base = prior(lines, pixels) if prior is not None else None
     window = (cfg.coarseRegistrationWindowHeight, cfg.coarseRegistrationWindowWidth)
-    joint = joint_refine(primary, secondary, lines, pixels, (fit.coef_azimuth, fit.coef_range), order, fit.scale, window, base)
+    coef = (fit.coef_azimuth, fit.coef_range)
+    joint = joint_refine(primary, secondary, lines, pixels, coef, fit.order, fit.scale, window, base, select=select, alpha=WARP_TERM_ALPHA)
     if joint is None:
         record.notes.append("joint refinement: no reliable maximum of the pooled correlation near the GCP fit, GCP fit kept")
         return
     fit.coef_azimuth, fit.coef_range = joint.coef_azimuth, joint.coef_range
+    order = joint.order
+    if select:
+        fit.fitted_order = order
     a = design(gcps.line[fit.kept], gcps.pixel[fit.kept], fit.order, fit.scale)
     rel = _relative(gcps, prior)
     fit.rms_azimuth = float(np.sqrt(np.mean((a @ fit.coef_azimuth - rel.offset_azimuth[fit.kept]) ** 2)))
     fit.rms_range = float(np.sqrt(np.mean((a @ fit.coef_range - rel.offset_range[fit.kept]) ** 2)))
     record.notes.append(
         f"joint refinement of the order-{order} warp on the pooled correlation of {joint.windows} windows "
-        f"({joint.iterations} Newton steps from the {joint.start}; mean correlation {joint.correlation_before:.4f} -> {joint.correlation_after:.4f}; "
+        f"({joint.iterations} Newton steps from the {joint.start}{'; order by its Wald test' if select else ''}; mean correlation {joint.correlation_before:.4f} -> {joint.correlation_after:.4f}; "
         f"offsets changed by at most {joint.max_change_px:.4f} px)"
     )
 

@@ -40,8 +40,9 @@ from typing import Any
 
 import numpy as np
 import scipy.fft as sfft
+from scipy.special import chdtrc
 
-from .xcorr import FFT_WORKERS, _tiles, cross_spectrum, design, n_terms, peak
+from .xcorr import FFT_WORKERS, _tiles, cross_spectrum, design, effective_gcps, n_terms, peak
 
 JOINT_ITERATIONS = 4
 """Newton iterations at most (the refinement starts from the GCP fit, within a small fraction of a
@@ -71,7 +72,8 @@ class JointFit:
     """Refined warp coefficients (the layout of :func:`~alignsar.coregistration.xcorr.design` at
     the order they were given at), the windows that contributed, the Newton iterations done, the
     mean normalised correlation before and after, the largest change of the predicted offset
-    over the windows (px) and where the iterations started (``GCP fit`` or ``pooled shift``)."""
+    over the windows (px), where the iterations started (``GCP fit`` or ``pooled shift``) and the
+    order of the refined polynomial (terms above it are 0)."""
 
     coef_azimuth: np.ndarray
     coef_range: np.ndarray
@@ -81,6 +83,7 @@ class JointFit:
     correlation_after: float
     max_change_px: float
     start: str = "GCP fit"
+    order: int = 0
 
 
 def _window_terms(cross: np.ndarray, energy: np.ndarray, residual: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -179,28 +182,30 @@ class _Spectra:
 
 def _accumulate(
     spectra: _Spectra, pred: tuple[np.ndarray, np.ndarray], a: np.ndarray, width: int
-) -> tuple[float, np.ndarray, np.ndarray, int]:
+) -> tuple[float, np.ndarray, np.ndarray, np.ndarray, int]:
     """Sum over the windows of the normalised correlation at the predicted positions ``pred``
     (relative to the windows' cuts), its gradient (2 p) and Hessian (2 p x 2 p) in the
-    coefficients (azimuth terms, then range terms; ``a``: the design rows, k x p), and the number
-    of windows that contributed."""
+    coefficients (azimuth terms, then range terms; ``a``: the design rows, k x p), the sum of the
+    outer products of the windows' own gradients (2 p x 2 p: the gradient's covariance if the
+    windows were independent) and the number of windows that contributed."""
     p = a.shape[1]
-    total, grad, hess, used = 0.0, np.zeros(2 * p), np.zeros((2 * p, 2 * p)), 0
+    total, grad, hess, outer, used = 0.0, np.zeros(2 * p), np.zeros((2 * p, 2 * p)), np.zeros((2 * p, 2 * p)), 0
     blocks = ((0, 0, slice(0, p), slice(0, p)), (0, 1, slice(0, p), slice(p, None)), (1, 1, slice(p, None), slice(p, None)))
     for rows, cross, energy in spectra:
         residual = np.stack([pred[0][rows] - spectra.cut[0][rows], pred[1][rows] - spectra.cut[1][rows]], axis=1)
         value, g, hk = _window_terms(cross, energy, residual, width)
         ak = a[rows]
         total += float(value.sum())
-        grad[:p] += ak.T @ g[:, 0]
-        grad[p:] += ak.T @ g[:, 1]
+        u = np.hstack([ak * g[:, :1], ak * g[:, 1:]])
+        grad += u.sum(axis=0)
+        outer += u.T @ u
         for i, j, sl_i, sl_j in blocks:
             block = (ak * hk[:, i, j, None]).T @ ak
             hess[sl_i, sl_j] += block
             if i != j:
                 hess[sl_j, sl_i] += block.T
         used += int(rows.size)
-    return total, grad, hess, used
+    return total, grad, hess, outer, used
 
 
 def pooled_shift(
@@ -230,6 +235,56 @@ def pooled_shift(
     return float(d_l - rounding[0] / used), float(d_p - rounding[1] / used), used
 
 
+def _newton(
+    spectra: _Spectra, c: np.ndarray, predict: Any, a: np.ndarray, width: int, recut: Any
+) -> tuple[_Spectra, np.ndarray, tuple[float, np.ndarray, np.ndarray, np.ndarray, int], int] | None:
+    """Newton steps on the summed correlation from the coefficients ``c``: the windows' spectra,
+    the coefficients, the last :func:`_accumulate` state and the steps taken. None when the
+    Hessian at the start is not negative definite (no maximum there)."""
+    state = _accumulate(spectra, predict(c), a, width)
+    p = a.shape[1]
+    iterations = 0
+    for _ in range(JOINT_ITERATIONS):
+        value, grad, hess, _, used = state
+        if used == 0 or np.linalg.eigvalsh(hess).max() >= 0:
+            if iterations == 0:
+                return None
+            break
+        step = -np.linalg.solve(hess, grad)
+        change = np.hypot(a @ step[:p], a @ step[p:]).max()
+        if change > JOINT_MAX_STEP_PX:
+            step *= JOINT_MAX_STEP_PX / change
+            change = JOINT_MAX_STEP_PX
+        trial = c + step
+        t_state = _accumulate(spectra, predict(trial), a, width)
+        if t_state[4] == 0 or t_state[0] / t_state[4] < value / used - 1e-12:
+            break
+        c, state = trial, t_state
+        iterations += 1
+        if spectra.offset(predict(c)) > JOINT_RECUT_PX:
+            spectra = recut(predict(c))
+            state = _accumulate(spectra, predict(c), a, width)
+        if change < JOINT_STOP_PX:
+            break
+    return spectra, c, state, iterations
+
+
+def _top_terms_significant(c: np.ndarray, covariance: np.ndarray, order: int, alpha: float) -> bool:
+    """Whether the degree-``order`` terms of either axis differ from 0 (Wald test, chi-square with
+    as many degrees of freedom as terms, Bonferroni over the two axes at level ``alpha``)."""
+    p, q = n_terms(order), n_terms(order) - n_terms(order - 1)
+    for axis in (0, 1):
+        idx = np.arange(p - q, p) + axis * p
+        sub = covariance[np.ix_(idx, idx)]
+        try:
+            stat = float(c[idx] @ np.linalg.solve(sub, c[idx]))
+        except np.linalg.LinAlgError:
+            return True
+        if chdtrc(q, stat) < alpha / 2:
+            return True
+    return False
+
+
 def joint_refine(
     primary: Any,
     secondary: Any,
@@ -241,6 +296,8 @@ def joint_refine(
     window: tuple[int, int],
     base: tuple[np.ndarray, np.ndarray] | None = None,
     pooled_start: bool = True,
+    select: bool = False,
+    alpha: float = 0.01,
 ) -> JointFit | None:
     """Refine the warp coefficients ``coef`` (azimuth, range; :func:`design` layout at ``order``,
     offsets in px) by maximising the summed normalised correlation of the windows (``window``
@@ -251,22 +308,34 @@ def joint_refine(
     of the two has the higher mean correlation (where most GCPs are speckle the GCP fit is
     arbitrary, the pooled peak is not).
 
+    ``select``: ``order`` is the highest order; after each maximisation the highest-degree terms
+    are tested (Wald, level ``alpha``, Bonferroni over the axes) with the sandwich covariance of
+    the estimate, ``H^-1 B H^-1 n / n_eff`` (``H``: the Hessian, ``B``: the summed outer products of
+    the windows' gradients, ``n / n_eff``: the design effect of overlapping windows, see
+    :func:`~alignsar.coregistration.xcorr.effective_gcps`), and dropped when neither axis needs
+    them. The pooled estimate's covariance is smaller than the GCP fit's at low coherence, so
+    terms the GCPs could not resolve (a range slope from the baseline at coherence 0.3) are kept.
+
     Returns None when the refinement cannot be trusted: fewer windows than twice the number of
     coefficients, a Hessian that is not negative definite at the start (no maximum near the GCP
     fit), or no increase of the summed correlation."""
     p = n_terms(order)
-    c = c_start = np.r_[np.asarray(coef[0], float)[:p], np.asarray(coef[1], float)[:p]]
-    a = design(lines, pixels, order, scale)
+    c = np.r_[np.asarray(coef[0], float)[:p], np.asarray(coef[1], float)[:p]]
     b_l, b_p = base if base is not None else (lines.astype(float), pixels.astype(float))
     width = window[1]
 
-    def predict(cv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return b_l + a @ cv[:p], b_p + a @ cv[p:]
+    def predictor(a: np.ndarray, q: int) -> Any:
+        return lambda cv: (b_l + a @ cv[:q], b_p + a @ cv[q:])
 
+    def recut(pred: tuple[np.ndarray, np.ndarray]) -> _Spectra:
+        return _Spectra(primary, secondary, lines, pixels, pred, window)
+
+    a = design(lines, pixels, order, scale)
+    predict = predictor(a, p)
     start = "GCP fit"
     with sfft.set_workers(FFT_WORKERS):
-        spectra = _Spectra(primary, secondary, lines, pixels, predict(c), window)
-        value, grad, hess, used = _accumulate(spectra, predict(c), a, width)
+        spectra = recut(predict(c))
+        value, *_, used = _accumulate(spectra, predict(c), a, width)
         if pooled_start:
             pooled = pooled_shift(primary, secondary, lines, pixels, (b_l, b_p), window)
             if pooled is not None:
@@ -274,40 +343,52 @@ def joint_refine(
                 alt[0], alt[p] = pooled[0], pooled[1]
                 alt_pred = predict(alt)
                 same_cut = np.array_equal(np.round(alt_pred[0]), spectra.cut[0]) and np.array_equal(np.round(alt_pred[1]), spectra.cut[1])
-                alt_spectra = spectra if same_cut else _Spectra(primary, secondary, lines, pixels, alt_pred, window)
-                alt_state = _accumulate(alt_spectra, alt_pred, a, width)
-                if alt_state[3] and (used == 0 or alt_state[0] / alt_state[3] > value / used):
-                    c = c_start = alt
-                    spectra, (value, grad, hess, used) = alt_spectra, alt_state
-                    start = "pooled shift"
+                alt_spectra = spectra if same_cut else recut(alt_pred)
+                alt_value, *_, alt_used = _accumulate(alt_spectra, alt_pred, a, width)
+                if alt_used and (used == 0 or alt_value / alt_used > value / used):
+                    c, spectra, value, used, start = alt, alt_spectra, alt_value, alt_used, "pooled shift"
                 del alt_spectra
-        start_value, start_used = value, used
+        c_start, start_value, start_used = c, value, used
         if used < 2 * p:
             return None
-        iterations = 0
-        for _ in range(JOINT_ITERATIONS):
-            if np.linalg.eigvalsh(hess).max() >= 0:
-                if iterations == 0:
-                    return None
+        n_eff = effective_gcps(lines, pixels, window)
+        fitted, iterations = order, 0
+        while True:
+            result = _newton(spectra, c, predict, a, width, recut)
+            if result is None:
+                return None
+            spectra, c, (value, _, hess, outer, used), steps = result
+            iterations += steps
+            if not select or fitted == 0:
                 break
-            step = -np.linalg.solve(hess, grad)
-            change = np.hypot(a @ step[:p], a @ step[p:]).max()
-            if change > JOINT_MAX_STEP_PX:
-                step *= JOINT_MAX_STEP_PX / change
-                change = JOINT_MAX_STEP_PX
-            trial = c + step
-            t_value, t_grad, t_hess, t_used = _accumulate(spectra, predict(trial), a, width)
-            if t_used == 0 or t_value / t_used < value / used:
+            h_inv = np.linalg.inv(hess)
+            covariance = h_inv @ outer @ h_inv * max(used / max(n_eff, 1.0), 1.0)
+            if _top_terms_significant(c, covariance, fitted, alpha):
                 break
-            c, value, grad, hess, used = trial, t_value, t_grad, t_hess, t_used
-            iterations += 1
-            if spectra.offset(predict(c)) > JOINT_RECUT_PX:
-                spectra = _Spectra(primary, secondary, lines, pixels, predict(c), window)
-                value, grad, hess, used = _accumulate(spectra, predict(c), a, width)
-            if change < JOINT_STOP_PX:
-                break
+            fitted -= 1
+            q = n_terms(fitted)
+            c = np.r_[c[:q], c[p : p + q]]
+            p, a = q, a[:, :q]
+            predict = predictor(a, p)
     if iterations == 0:
         return None
-    moved = float(np.hypot(a @ (c - c_start)[:p], a @ (c - c_start)[p:]).max())
-    pad = np.zeros(len(coef[0]) - p)
-    return JointFit(np.r_[c[:p], pad], np.r_[c[p:], pad], used, iterations, start_value / start_used, value / used, moved, start)
+    n_full = n_terms(order)
+
+    def expand(cv: np.ndarray) -> np.ndarray:
+        q, pad = len(cv) // 2, np.zeros(n_full - len(cv) // 2)
+        return np.r_[cv[:q], pad, cv[q:], pad]
+
+    delta = expand(c) - expand(c_start)
+    full = design(lines, pixels, order, scale)
+    moved = float(np.hypot(full @ delta[:n_full], full @ delta[n_full:]).max())
+    return JointFit(
+        np.r_[c[:p], np.zeros(len(coef[0]) - p)],
+        np.r_[c[p:], np.zeros(len(coef[0]) - p)],
+        used,
+        iterations,
+        start_value / start_used,
+        value / used,
+        moved,
+        start,
+        fitted,
+    )
