@@ -115,21 +115,26 @@ def _window_terms(cross: np.ndarray, energy: np.ndarray, residual: np.ndarray, w
     return value, grad, hess
 
 
-def _window_spectra(
-    primary: Any,
-    secondary: Any,
-    lines: np.ndarray,
-    pixels: np.ndarray,
-    cut: tuple[np.ndarray, np.ndarray],
-    window: tuple[int, int],
-) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+@dataclass(frozen=True)
+class _Windows:
+    """The images and the windows to correlate: ``window`` (lines x pixels) centred on the primary
+    positions ``lines`` / ``pixels`` (px)."""
+
+    primary: Any
+    secondary: Any
+    lines: np.ndarray
+    pixels: np.ndarray
+    window: tuple[int, int]
+
+
+def _window_spectra(src: _Windows, cut: tuple[np.ndarray, np.ndarray]) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Half cross spectra of the windows (``window`` lines x pixels) centred on the primary
     positions and on the integer secondary positions ``cut``, in stacks of at most 64: (indices
     into ``lines``, cross spectra, energies). Windows are read tile by tile (bounded memory);
     windows that leave either image, hold no-data (NaN) or have no energy are skipped."""
-    h, w = window
+    primary, secondary, lines, pixels, (h, w) = src.primary, src.secondary, src.lines, src.pixels, src.window
     centres = (cut[0].astype(float), cut[1].astype(float))
-    for groups, band_p, band_s in _tiles(primary, secondary, lines, pixels, centres, window, pad=1):
+    for groups, band_p, band_s in _tiles(primary, secondary, lines, pixels, centres, src.window, pad=1):
         for sel in groups:
             for part in np.array_split(sel, -(-sel.size // 64)):
                 r0 = int(lines[part[0]]) - h // 2
@@ -158,22 +163,14 @@ class _Spectra:
     """The windows' cross spectra at fixed cuts (integer secondary positions, px): computed once
     and kept when they fit in :data:`JOINT_CACHE_BYTES`, otherwise recomputed on every pass."""
 
-    def __init__(
-        self,
-        primary: Any,
-        secondary: Any,
-        lines: np.ndarray,
-        pixels: np.ndarray,
-        pred: tuple[np.ndarray, np.ndarray],
-        window: tuple[int, int],
-    ) -> None:
+    def __init__(self, src: _Windows, pred: tuple[np.ndarray, np.ndarray]) -> None:
+        self.src = src
         self.cut = (np.round(pred[0]).astype(int), np.round(pred[1]).astype(int))
-        self.args = (primary, secondary, lines, pixels, self.cut, window)
-        size = lines.size * window[0] * (window[1] // 2 + 1) * np.dtype(np.complex64).itemsize
-        self.cached = list(_window_spectra(*self.args)) if size <= JOINT_CACHE_BYTES else None
+        size = src.lines.size * src.window[0] * (src.window[1] // 2 + 1) * np.dtype(np.complex64).itemsize
+        self.cached = list(_window_spectra(src, self.cut)) if size <= JOINT_CACHE_BYTES else None
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        return iter(self.cached) if self.cached is not None else _window_spectra(*self.args)
+        return iter(self.cached) if self.cached is not None else _window_spectra(self.src, self.cut)
 
     def offset(self, pred: tuple[np.ndarray, np.ndarray]) -> float:
         """Largest distance of the predictions from the cuts (px)."""
@@ -208,15 +205,7 @@ def _accumulate(
     return total, grad, hess, outer, used
 
 
-def pooled_shift(
-    primary: Any,
-    secondary: Any,
-    lines: np.ndarray,
-    pixels: np.ndarray,
-    base: tuple[np.ndarray, np.ndarray],
-    window: tuple[int, int],
-    upsample: int = 128,
-) -> tuple[float, float, int] | None:
+def pooled_shift(src: _Windows, base: tuple[np.ndarray, np.ndarray], upsample: int = 128) -> tuple[float, float, int] | None:
     """One shift for all windows: the peak of the sum of their normalised correlation surfaces,
     the windows cut at the rounded ``base`` positions (px; returned relative to ``base``: the mean
     rounding is added back), and the number of windows. Robust where single windows are not:
@@ -224,14 +213,14 @@ def pooled_shift(
     it finds the shift even when most GCPs' own peaks are speckle. None without windows."""
     cut = (np.round(base[0]).astype(int), np.round(base[1]).astype(int))
     pooled, used, rounding = None, 0, np.zeros(2)
-    for rows, cross, energy in _window_spectra(primary, secondary, lines, pixels, cut, window):
+    for rows, cross, energy in _window_spectra(src, cut):
         part = np.sum(cross / energy[:, None, None].astype(np.float32), axis=0)
         pooled = part if pooled is None else pooled + part
         used += int(rows.size)
         rounding += [np.sum(base[0][rows] - cut[0][rows]), np.sum(base[1][rows] - cut[1][rows])]
     if pooled is None:
         return None
-    d_l, d_p, _ = peak(pooled, upsample, window[1])
+    d_l, d_p, _ = peak(pooled, upsample, src.window[1])
     return float(d_l - rounding[0] / used), float(d_p - rounding[1] / used), used
 
 
@@ -327,8 +316,10 @@ def joint_refine(
     def predictor(a: np.ndarray, q: int) -> Any:
         return lambda cv: (b_l + a @ cv[:q], b_p + a @ cv[q:])
 
+    src = _Windows(primary, secondary, lines, pixels, window)
+
     def recut(pred: tuple[np.ndarray, np.ndarray]) -> _Spectra:
-        return _Spectra(primary, secondary, lines, pixels, pred, window)
+        return _Spectra(src, pred)
 
     a = design(lines, pixels, order, scale)
     predict = predictor(a, p)
@@ -337,7 +328,7 @@ def joint_refine(
         spectra = recut(predict(c))
         value, *_, used = _accumulate(spectra, predict(c), a, width)
         if pooled_start:
-            pooled = pooled_shift(primary, secondary, lines, pixels, (b_l, b_p), window)
+            pooled = pooled_shift(src, (b_l, b_p))
             if pooled is not None:
                 alt = np.zeros(2 * p)
                 alt[0], alt[p] = pooled[0], pooled[1]
