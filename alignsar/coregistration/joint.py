@@ -302,8 +302,10 @@ def joint_refine(
     the estimate, ``H^-1 B H^-1 n / n_eff`` (``H``: the Hessian, ``B``: the summed outer products of
     the windows' gradients, ``n / n_eff``: the design effect of overlapping windows, see
     :func:`~alignsar.coregistration.xcorr.effective_gcps`), and dropped when neither axis needs
-    them. The pooled estimate's covariance is smaller than the GCP fit's at low coherence, so
-    terms the GCPs could not resolve (a range slope from the baseline at coherence 0.3) are kept.
+    them. The pooled estimate's covariance is smaller than the GCP fit's at low coherence, where
+    the test drops terms the GCPs' outliers let through; at high coherence it is small enough to
+    call the detected data's spatially varying sub-pixel bias (~0.005 px) significant, so callers
+    start it at the order the GCPs support (see ``coregistration.api``).
 
     Returns None when the refinement cannot be trusted: fewer windows than twice the number of
     coefficients, a Hessian that is not negative definite at the start (no maximum near the GCP
