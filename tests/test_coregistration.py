@@ -540,7 +540,9 @@ def test_joint_window_terms_match_correlation_peak_and_finite_differences() -> N
         np.testing.assert_allclose((gp[0] - gm[0]) / (2 * eps), h0[0, axis], rtol=1e-5, atol=1e-8)
 
 
-def _speckle_pair(seed: int, size: int, coherence: float, shift: tuple[float, float], range_slope: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+def _speckle_pair(
+    seed: int, size: int, coherence: float, shift: tuple[float, float], range_slope: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
     """GRD-like pair from band-limited (Hamming-weighted, as the simulator's) complex speckle: the
     secondary is the primary shifted by ``shift`` (exact Fourier shift, secondary minus primary
     position, px; with ``range_slope``, the range shift of secondary line i grows by

@@ -151,7 +151,9 @@ def _with_prior(prior: Any, warp: OffsetField) -> OffsetField:
     return OffsetField(warp.shape, combined)
 
 
-def _joint_refinement(primary: Any, secondary: Any, gcps: GCPTable, fit: WarpFit, cfg: CoregConfig, prior: Any, record: QualityRecord) -> None:
+def _joint_refinement(
+    primary: Any, secondary: Any, gcps: GCPTable, fit: WarpFit, cfg: CoregConfig, prior: Any, record: QualityRecord
+) -> None:
     """Refine ``fit`` in place by :func:`joint_refine` over the windows of all GCPs that were
     matched (outliers included: the pooled objective needs no rejection), at the GCP fit's order
     or, with ``warpOrderSelection: significant``, at most that order (its Wald test may drop
