@@ -152,16 +152,29 @@ def _with_prior(prior: Any, warp: OffsetField) -> OffsetField:
 
 
 def _joint_refinement(
-    primary: Any, secondary: Any, gcps: GCPTable, fit: WarpFit, cfg: CoregConfig, prior: Any, record: QualityRecord
+    primary: Any,
+    secondary: Any,
+    gcps: GCPTable,
+    relative: GCPTable,
+    fit: WarpFit,
+    cfg: CoregConfig,
+    prior: Any,
+    record: QualityRecord,
 ) -> None:
     """Refine ``fit`` in place by :func:`joint_refine` over the windows of all GCPs that were
     matched (outliers included: the pooled objective needs no rejection), at the GCP fit's order
     or, with ``warpOrderSelection: significant``, at most that order (its Wald test may drop
-    terms the scattered GCPs let through)."""
+    terms the scattered GCPs let through). ``relative``: ``gcps`` relative to the prior (what
+    ``fit`` was fitted to; its secondary positions are the prior's)."""
     select = cfg.warpOrderSelection == "significant"
     use = gcps.found
     lines, pixels = gcps.line[use], gcps.pixel[use]
-    base = prior(lines, pixels) if prior is not None else None
+    base = None
+    if prior is not None:  # the prior's secondary positions, recovered from the two tables
+        base = (
+            lines + gcps.offset_azimuth[use] - relative.offset_azimuth[use],
+            pixels + gcps.offset_range[use] - relative.offset_range[use],
+        )
     window = (cfg.coarseRegistrationWindowHeight, cfg.coarseRegistrationWindowWidth)
     coef = (fit.coef_azimuth, fit.coef_range)
     # the GCPs' order is the highest: the pooled estimate is precise enough at high coherence to
@@ -176,9 +189,8 @@ def _joint_refinement(
     if select:
         fit.fitted_order = order
     a = design(gcps.line[fit.kept], gcps.pixel[fit.kept], fit.order, fit.scale)
-    rel = _relative(gcps, prior)
-    fit.rms_azimuth = float(np.sqrt(np.mean((a @ fit.coef_azimuth - rel.offset_azimuth[fit.kept]) ** 2)))
-    fit.rms_range = float(np.sqrt(np.mean((a @ fit.coef_range - rel.offset_range[fit.kept]) ** 2)))
+    fit.rms_azimuth = float(np.sqrt(np.mean((a @ fit.coef_azimuth - relative.offset_azimuth[fit.kept]) ** 2)))
+    fit.rms_range = float(np.sqrt(np.mean((a @ fit.coef_range - relative.offset_range[fit.kept]) ** 2)))
     record.notes.append(
         f"joint refinement of the order-{order} warp on the pooled correlation of {joint.windows} windows "
         f"({joint.iterations} Newton steps from the {joint.start}{'; order by its Wald test' if select else ''}; mean correlation {joint.correlation_before:.4f} -> {joint.correlation_after:.4f}; "
@@ -204,13 +216,14 @@ def _cross_corr_field(
     record.notes.append("coherent correlation of geometrically flattened complex windows" if phase is not None else "intensity correlation")
     if prior is not None:
         record.notes.append("warp polynomial fitted to the offsets relative to the geometric prior and added to it")
+    relative = _relative(gcps, prior)
     try:
-        fit = fit_warp(_relative(gcps, prior), cfg, p_img.shape)
+        fit = fit_warp(relative, cfg, p_img.shape)
     except ValueError as exc:
         raise GeometryError(record.secondary, f"cross-correlation failed: {exc}") from exc
     record.gcps_found = int(gcps.found.sum())
     if cfg.jointRefinement == "pooled" and not np.iscomplexobj(p_img.dtype.type(0)):
-        _joint_refinement(p_img.data, s_img.data, gcps, fit, cfg, prior, record)
+        _joint_refinement(p_img.data, s_img.data, gcps, relative, fit, cfg, prior, record)
     field = _with_prior(prior, polynomial_offsets(p_img.shape, fit.coef_azimuth, fit.coef_range, fit.order, fit.scale))
     record.gcps_kept = int(fit.kept.sum())
     if cfg.applyFineRegistration and np.iscomplexobj(p_img.dtype.type(0)):

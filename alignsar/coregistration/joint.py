@@ -225,12 +225,20 @@ def pooled_shift(src: _Windows, base: tuple[np.ndarray, np.ndarray], upsample: i
 
 
 def _newton(
-    spectra: _Spectra, c: np.ndarray, predict: Any, a: np.ndarray, width: int, recut: Any
+    spectra: _Spectra,
+    c: np.ndarray,
+    predict: Any,
+    a: np.ndarray,
+    width: int,
+    recut: Any,
+    state: tuple[float, np.ndarray, np.ndarray, np.ndarray, int] | None = None,
 ) -> tuple[_Spectra, np.ndarray, tuple[float, np.ndarray, np.ndarray, np.ndarray, int], int] | None:
-    """Newton steps on the summed correlation from the coefficients ``c``: the windows' spectra,
-    the coefficients, the last :func:`_accumulate` state and the steps taken. None when the
-    Hessian at the start is not negative definite (no maximum there)."""
-    state = _accumulate(spectra, predict(c), a, width)
+    """Newton steps on the summed correlation from the coefficients ``c`` (``state``: the
+    :func:`_accumulate` state there when already known): the windows' spectra, the coefficients,
+    the last state and the steps taken. None when the Hessian at the start is not negative
+    definite (no maximum there)."""
+    if state is None:
+        state = _accumulate(spectra, predict(c), a, width)
     p = a.shape[1]
     iterations = 0
     for _ in range(JOINT_ITERATIONS):
@@ -328,7 +336,8 @@ def joint_refine(
     start = "GCP fit"
     with sfft.set_workers(FFT_WORKERS):
         spectra = recut(predict(c))
-        value, *_, used = _accumulate(spectra, predict(c), a, width)
+        state = _accumulate(spectra, predict(c), a, width)
+        value, used = state[0], state[4]
         if pooled_start:
             pooled = pooled_shift(src, (b_l, b_p))
             if pooled is not None:
@@ -337,9 +346,10 @@ def joint_refine(
                 alt_pred = predict(alt)
                 same_cut = np.array_equal(np.round(alt_pred[0]), spectra.cut[0]) and np.array_equal(np.round(alt_pred[1]), spectra.cut[1])
                 alt_spectra = spectra if same_cut else recut(alt_pred)
-                alt_value, *_, alt_used = _accumulate(alt_spectra, alt_pred, a, width)
-                if alt_used and (used == 0 or alt_value / alt_used > value / used):
-                    c, spectra, value, used, start = alt, alt_spectra, alt_value, alt_used, "pooled shift"
+                alt_state = _accumulate(alt_spectra, alt_pred, a, width)
+                if alt_state[4] and (used == 0 or alt_state[0] / alt_state[4] > value / used):
+                    c, spectra, state, start = alt, alt_spectra, alt_state, "pooled shift"
+                    value, used = state[0], state[4]
                 del alt_spectra
         c_start, start_value, start_used = c, value, used
         if used < 2 * p:
@@ -347,10 +357,11 @@ def joint_refine(
         n_eff = effective_gcps(lines, pixels, window)
         fitted, iterations = order, 0
         while True:
-            result = _newton(spectra, c, predict, a, width, recut)
+            result = _newton(spectra, c, predict, a, width, recut, state)
             if result is None:
                 return None
-            spectra, c, (value, _, hess, outer, used), steps = result
+            spectra, c, state, steps = result
+            value, _, hess, outer, used = state
             iterations += steps
             if not select or fitted == 0:
                 break
@@ -363,6 +374,7 @@ def joint_refine(
             c = np.r_[c[:q], c[p : p + q]]
             p, a = q, a[:, :q]
             predict = predictor(a, p)
+            state = None  # the design changed: evaluate afresh
     if iterations == 0:
         return None
     n_full = n_terms(order)
