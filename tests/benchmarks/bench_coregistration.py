@@ -7,15 +7,27 @@ Cases:
   offset fields (``--cases``, see :data:`CASES`): constant sub-pixel, affine and DEM-induced, each
   with a shift whose fractional parts are 1/8, 3/8, 5/8 or 7/8 px (``dem-random``: the shift seed 11
   draws, -0.51 / -1.49 px, where amplitude estimators happen to be unbiased); SLC (complex data)
-  and GRD-like (intensities multilooked 2 x 2 by a boxcar, same sampling);
+  and GRD-like (intensities multilooked 2 x 2 by a boxcar, same sampling:
+  :func:`alignsar.simulate.variants.detected`). ``--seeds``: speckle / scene seeds (default 11);
+  with several, every row's RMSE is pooled over them (root mean square) and times are summed;
 * real texture: the Amsterdam Sentinel-1 IW SLC crop of the shared test data (84 x 338), shifted by
   known amounts (exact Fourier shifts in range, integer lines in azimuth, as in
   ``tests/test_coregistration.py``); windows of 64 px there (the crop has 84 lines). Skipped when
   the shared data is missing (``ALIGNSAR_SHARED_DATA`` or ``../shared/data``).
 
-Methods: alignsar ``dem_assisted`` and ``cross_corr`` (the SLC one with the DEM-assisted geometric
-prior, the GRD one without any prior), and the peers, all on detected amplitudes (SLC: ``|slc|``;
-GRD-like: the multilooked intensities):
+The methods that use the geometry (``dem_assisted``, the product runs of ``cross_corr``) get the
+secondary with its annotated timing late by ``--prior-error`` (default 0.25 lines, -0.15 samples;
+:func:`alignsar.simulate.variants.with_timing_error`), as an orbit / timing error or a tropospheric
+delay would make it: the geometric prior is then off by that constant, which ``dem_assisted``
+alone shows and the correlation has to measure (``--prior-error 0 0``: the simulator's exact
+geometry).
+
+Methods: alignsar ``dem_assisted`` (alone and with its constant refinement) and ``cross_corr``: on
+the SLC products (with the geometric prior of orbits + DEM), on the GRD-like products (the same
+prior, intensity correlation) and on the GRD-like pixels as bare rasters (no prior: what
+``coregister_rasters`` and the peers see; on the DEM case its warp polynomial cannot follow the
+terrain), and the peers, all on detected amplitudes (SLC: ``|slc|``; GRD-like: the multilooked
+intensities):
 
 * scikit-image ``phase_cross_correlation`` (upsample 100, one global shift);
 * arosics ``COREG`` (one global shift) and ``COREG_LOCAL`` (tie points every ``grid_res`` px,
@@ -35,8 +47,8 @@ SLC, 1 for GRD) to all the tie points arosics keeps and evaluates it like aligns
 texture rows pool the errors of all known shifts (times: summed). All offsets: secondary minus
 primary position, px (arosics reports the opposite sign, converted in ``_peers_arosics.py`` and
 checked at start-up on a known 2 / 3 px roll). arosics is given ``max_shift`` from the truth, which
-alignsar never gets; alignsar's SLC ``cross_corr`` has the geometric prior (orbits + DEM), the peers
-and alignsar's GRD run have none. Times are single runs, first calls included (numba compilation),
+alignsar never gets; alignsar's product runs of ``cross_corr`` have the geometric prior (orbits +
+DEM, off by ``--prior-error``), the peers and alignsar's raster run have none. Times are single runs, first calls included (numba compilation),
 or with ``--repeat N`` the median of N runs of every method (the machine's background load makes
 single runs vary by +-30 %).
 
@@ -46,17 +58,21 @@ so it gets a separate environment (Debian 12, which ships GDAL 3.6.2)::
 
     apt-get install -y libgdal-dev gdal-bin          # gdal-config --version: 3.6.2
     python3 -m venv /work/bench-arosics
-    /work/bench-arosics/bin/pip install numpy
-    /work/bench-arosics/bin/pip install --no-build-isolation gdal==3.6.2
-    printf 'gdal==3.6.2\\n' > /tmp/constraints.txt
-    /work/bench-arosics/bin/pip install -c /tmp/constraints.txt arosics==1.12.1
-    /work/bench-arosics/bin/pip install -c /tmp/constraints.txt -e . scikit-image
+    /work/bench-arosics/bin/pip install setuptools wheel "numpy<2"
+    /work/bench-arosics/bin/pip install --no-build-isolation --no-cache-dir gdal==3.6.2
+    printf 'gdal==3.6.2\\nnumpy<2\\n' > /tmp/constraints.txt
+    /work/bench-arosics/bin/pip install -c /tmp/constraints.txt arosics==1.12.1 scikit-image
+    /work/bench-arosics/bin/pip install --no-deps -e .
     /work/bench-arosics/bin/python -c "import arosics, alignsar, skimage"
 
 Run (from the repository root)::
 
     .venv/bin/python tests/benchmarks/bench_coregistration.py [--size 1024] [--nb-gcp 1000]
     /work/bench-arosics/bin/python tests/benchmarks/bench_coregistration.py --size 1024
+
+Seeds pooled, scikit-image only (single-seed ratios scatter with the seed)::
+
+    .venv/bin/python tests/benchmarks/bench_coregistration.py --seeds 11 12 13 --no-arosics --no-real
 
 Fewer cases: ``--coherence 0.9`` (or no value: none simulated), ``--no-real``, ``--no-arosics``;
 ``--repeat 3`` for steadier times.
@@ -77,6 +93,7 @@ from rasterio.transform import Affine
 from alignsar.coregistration import CoregConfig, coregister, coregister_rasters
 from alignsar.geometry import DEM
 from alignsar.simulate import SceneConfig, simulate_scene
+from alignsar.simulate.variants import detected, with_timing_error
 
 REAL_SHIFTS = ((0, 0.37), (2, -0.81), (-1, 1.23), (1, -0.05))  # (lines, pixels), as in the unit test
 REAL_WINDOW = 64
@@ -226,29 +243,40 @@ CASES: dict[str, dict] = {
 estimators' pixel-locking bias (about -0.24 sin(2 pi f) px) weighs as it would for random offsets."""
 
 
-def simulated(gamma: float, case: str, args: argparse.Namespace) -> list[tuple]:
+def simulated(gamma: float, case: str, args: argparse.Namespace, seed: int) -> list[tuple]:
     scene = simulate_scene(
-        SceneConfig(lines=args.size, samples=args.size, dates=2, polarizations=("VV",), coherence=gamma, seed=11, **CASES[case])
+        SceneConfig(lines=args.size, samples=args.size, dates=2, polarizations=("VV",), coherence=gamma, seed=seed, **CASES[case])
     )
     tm = scene.truth_map
     dem = DEM(tm["dem"].values, Affine.from_gdal(*tm.attrs["transform"]), __import__("pyproj").CRS.from_epsg(tm.attrs["epsg"]))
     p, s = scene.acquisitions
+    s_annot = with_timing_error(s, *args.prior_error)
     truth = scene.truth[1]
     rows = []
     slc_cfg = CoregConfig.defaults("SLC")
     slc_cfg.nb_gcp = args.nb_gcp
     grd_cfg = CoregConfig.defaults("GRD")
     grd_cfg.nb_gcp = args.nb_gcp
-    for name, method, cfg in (("dem_assisted", "dem_assisted", None), (f"cross_corr (SLC, {args.nb_gcp} GCPs)", "cross_corr", slc_cfg)):
-        res, dt = timed(lambda method=method, cfg=cfg: coregister(p, s, method, dem=dem, config=cfg))
+    dem_cfg = CoregConfig.defaults("SLC")
+    dem_cfg.demAssistedRefinement = "constant"
+    dem_cfg.nb_gcp = args.nb_gcp
+    for name, method, cfg in (
+        ("dem_assisted", "dem_assisted", None),
+        ("dem_assisted + constant", "dem_assisted", dem_cfg),
+        (f"cross_corr (SLC, {args.nb_gcp} GCPs)", "cross_corr", slc_cfg),
+    ):
+        res, dt = timed(lambda method=method, cfg=cfg: coregister(p, s_annot, method, dem=dem, config=cfg))
         rows.append(("SLC", name, *rmse(res.offsets, truth), dt, ""))
-    # GRD-like: detected, multilooked intensities on the same grid
-    ip = multilook(np.abs(p.measurement("VV").values.astype(np.complex128)) ** 2)
-    is_ = multilook(np.abs(s.measurement("VV").values.astype(np.complex128)) ** 2)
+    # GRD-like: detected, multilooked intensities on the same grid; as bare rasters (no geometry)
+    # and as products (the geometric prior from orbits and DEM, as for real GRDs)
+    pg, sg = detected(p), detected(s_annot)
+    ip, is_ = pg.measurement("VV").values, sg.measurement("VV").values
     res, dt = timed(
         lambda: coregister_rasters(xr.DataArray(ip, dims=("y", "x"), name="p"), xr.DataArray(is_, dims=("y", "x"), name="s"), grd_cfg)
     )
-    rows.append(("GRD", f"cross_corr (GRD, {args.nb_gcp} GCPs)", *rmse(res.offsets, truth), dt, ""))
+    rows.append(("GRD", f"cross_corr (GRD, {args.nb_gcp} GCPs)", *rmse(res.offsets, truth), dt, "rasters, no prior"))
+    res, dt = timed(lambda: coregister(pg, sg, "cross_corr", dem=dem, config=grd_cfg))
+    rows.append(("GRD", f"cross_corr (GRD product, {args.nb_gcp} GCPs)", *rmse(res.offsets, truth), dt, "geometric prior"))
     pairs = [("SLC", np.abs(p.measurement("VV").values), np.abs(s.measurement("VV").values)), ("GRD", ip, is_)]
     # the floor of any global-shift method: the truth's own spread about its mean over the mask
     ok = inner_mask(truth, 64)
@@ -262,6 +290,24 @@ def simulated(gamma: float, case: str, args: argparse.Namespace) -> list[tuple]:
             pairs, truth, 64, window=window, grid_res=grid_res_for((args.size, args.size), window, args.nb_gcp), order=order
         )
     return rows
+
+
+def pooled(runs: list[list[tuple]]) -> list[tuple]:
+    """Rows of several runs (seeds, shifts) pooled per (data, method): RMSE over all of them (the
+    root mean square of the runs' RMSEs), times summed, the last run's note."""
+    errors: dict[tuple[str, str], list] = {}
+    seconds: dict[tuple[str, str], float] = {}
+    notes: dict[tuple[str, str], str] = {}
+    for rows in runs:
+        for data, name, ra, rr, sec, note in rows:
+            errors.setdefault((data, name), []).append((ra, rr))
+            seconds[(data, name)] = seconds.get((data, name), 0.0) + sec
+            notes[(data, name)] = note
+    out = []
+    for key, errs in errors.items():
+        e = np.asarray(errs)
+        out.append((*key, float(np.sqrt(np.mean(e[:, 0] ** 2))), float(np.sqrt(np.mean(e[:, 1] ** 2))), seconds[key], notes[key]))
+    return out
 
 
 def real_texture(args: argparse.Namespace) -> list[tuple]:
@@ -284,9 +330,7 @@ def real_texture(args: argparse.Namespace) -> list[tuple]:
         cfg.coarseRegistrationWindowHeight = cfg.coarseRegistrationWindowWidth = REAL_WINDOW
         cfgs[data] = cfg
     margin = REAL_WINDOW // 2
-    errors: dict[tuple[str, str], list] = {}
-    seconds: dict[tuple[str, str], float] = {}
-    notes: dict[tuple[str, str], str] = {}
+    runs = []
     for d_l, d_p in REAL_SHIFTS:
         shifted = np.roll(np.fft.ifft(np.fft.fft(slc, axis=1) * np.exp(-2j * np.pi * fx * d_p), axis=1), d_l, axis=0)
         truth = xr.Dataset(
@@ -311,15 +355,8 @@ def real_texture(args: argparse.Namespace) -> list[tuple]:
             gr = grid_res_for(slc.shape, REAL_WINDOW, nb_gcp)
             order = {k: c.warpPolynomialOrder for k, c in cfgs.items()}
             rows += arosics_rows(pairs, truth, margin, window=REAL_WINDOW, grid_res=gr, order=order)
-        for data, name, ra, rr, sec, note in rows:
-            errors.setdefault((data, name), []).append((ra, rr))
-            seconds[(data, name)] = seconds.get((data, name), 0.0) + sec
-            notes[(data, name)] = note
-    out = []
-    for key, errs in errors.items():
-        e = np.asarray(errs)
-        out.append((*key, float(np.sqrt(np.mean(e[:, 0] ** 2))), float(np.sqrt(np.mean(e[:, 1] ** 2))), seconds[key], notes[key]))
-    return out
+        runs.append(rows)
+    return pooled(runs)
 
 
 def main() -> None:
@@ -328,6 +365,15 @@ def main() -> None:
     parser.add_argument("--nb-gcp", type=int, default=1000, help="GCPs (the ICEYE defaults, 8000 / 10000, are for full-size products)")
     parser.add_argument("--coherence", type=float, nargs="*", default=[0.9, 0.6, 0.3], help="simulated coherences (none: only real)")
     parser.add_argument("--cases", nargs="*", default=["constant", "affine", "dem"], choices=list(CASES), help="simulated offset fields")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[11], help="simulator seeds; errors pooled (RMS) over them, times summed")
+    parser.add_argument(
+        "--prior-error",
+        type=float,
+        nargs=2,
+        default=(0.25, -0.15),
+        metavar=("LINES", "PIXELS"),
+        help="timing error of the secondary's annotation (px) for the methods that use the geometry (0 0: exact prior)",
+    )
     parser.add_argument("--no-real", action="store_true", help="skip the real-texture case")
     parser.add_argument("--no-arosics", action="store_true", help="skip the arosics peers even when importable")
     parser.add_argument("--repeat", type=int, default=1, help="runs per timed call; times are medians (default 1: first calls included)")
@@ -336,7 +382,11 @@ def main() -> None:
     if not args.no_arosics and _arosics() is not None:
         print(f"arosics {_arosics().VERSION}: sign check, 2 / 3 px roll recovered as {_arosics().check_sign()} (lines, pixels)")
     print(f"{'case':>14s} {'data':5s} {'method':32s} {'rmse az':>8s} {'rmse rg':>8s} {'seconds':>8s}  notes")
-    cases = [(f"{g:.1f} {c}", lambda g=g, c=c: simulated(g, c, args)) for g in args.coherence for c in args.cases]
+    cases = [
+        (f"{g:.1f} {c}", lambda g=g, c=c: pooled([simulated(g, c, args, seed) for seed in args.seeds]))
+        for g in args.coherence
+        for c in args.cases
+    ]
     if not args.no_real:
         cases.append(("real", lambda: real_texture(args)))
     for label, run in cases:
@@ -352,17 +402,14 @@ def ratios(rows: list[tuple]) -> list[str]:
     ratio (target <= 0.1) and speed ratio against COREG_LOCAL (target >= 3)."""
     out = []
     for data in ("SLC", "GRD"):
-        ours = [r for r in rows if r[0] == data and r[1].startswith("cross_corr")]
-        if not ours:
-            continue
-        _, _, ra, rr, sec, _ = ours[0]
-        parts = []
-        for _, name, pa, pr, psec, _ in (r for r in rows if r[0] == data and not r[1].startswith(("cross_corr", "dem_assisted"))):
-            ratio = np.hypot(ra, rr) / np.hypot(pa, pr) if np.isfinite(np.hypot(pa, pr)) else np.nan
-            parts.append(f"{name}: {ratio:.3f}")
-            if name == "arosics COREG_LOCAL tie pts":
-                parts.append(f"speed vs COREG_LOCAL {psec / sec:.1f}x")
-        out.append(f"{data:5s} ratio of RMSE (ours / peer): " + "; ".join(parts))
+        for _, ours, ra, rr, sec, _ in (r for r in rows if r[0] == data and r[1].startswith("cross_corr")):
+            parts = []
+            for _, name, pa, pr, psec, _ in (r for r in rows if r[0] == data and not r[1].startswith(("cross_corr", "dem_assisted"))):
+                ratio = np.hypot(ra, rr) / np.hypot(pa, pr) if np.isfinite(np.hypot(pa, pr)) else np.nan
+                parts.append(f"{name}: {ratio:.3f}")
+                if name == "arosics COREG_LOCAL tie pts":
+                    parts.append(f"speed vs COREG_LOCAL {psec / sec:.1f}x")
+            out.append(f"{data:5s} {ours}: ratio of RMSE (ours / peer): " + "; ".join(parts))
     return out
 
 
