@@ -270,7 +270,8 @@ def simulated(gamma: float, case: str, args: argparse.Namespace, seed: int) -> l
     # GRD-like: detected, multilooked intensities on the same grid; as bare rasters (no geometry)
     # and as products (the geometric prior from orbits and DEM, as for real GRDs)
     pg, sg = detected(p), detected(s_annot)
-    ip, is_ = pg.measurement("VV").values, sg.measurement("VV").values
+    # float64 for the peers (scikit-image's float32 power products overflow on intensities)
+    ip, is_ = (a.measurement("VV").values.astype(np.float64) for a in (pg, sg))
     res, dt = timed(
         lambda: coregister_rasters(xr.DataArray(ip, dims=("y", "x"), name="p"), xr.DataArray(is_, dims=("y", "x"), name="s"), grd_cfg)
     )
