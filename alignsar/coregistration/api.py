@@ -12,6 +12,9 @@ offset field used, and a :class:`QualityRecord`.
   are correlated coherently after flattening each window by the interferometric phase the prior
   predicts (most precise; with ``spectralWeighting: band`` the cross spectra are weighted by the
   inverse pooled power within the band, :func:`.xcorr.spectral_weights`); other data by intensity (complex data oversampled 2x before detection).
+  On detected images the fitted warp is then refined jointly on the pooled correlation of all GCP
+  windows (``jointRefinement: pooled``, :mod:`.joint`; with ``spectralWeighting: band`` the pooled
+  spectra are whitened up to the aliased band, :func:`.joint.band_weights`).
   Complex data with ``applyFineRegistration``: a coherence-maximising fine registration on small
   windows, pooled over all of them, corrects the warp's constant term (:func:`.xcorr.fine_registration`).
 - ``stack``: geometric offsets from orbits only (constant height: the mean DEM height or 0).
@@ -180,7 +183,20 @@ def _joint_refinement(
     # the GCPs' order is the highest: the pooled estimate is precise enough at high coherence to
     # find the detected data's spatially varying sub-pixel bias (~0.005 px) "significant"
     top = fit.order if fit.fitted_order is None else fit.fitted_order
-    joint = joint_refine(primary, secondary, lines, pixels, coef, top, fit.scale, window, base, select=select, alpha=WARP_TERM_ALPHA)
+    joint = joint_refine(
+        primary,
+        secondary,
+        lines,
+        pixels,
+        coef,
+        top,
+        fit.scale,
+        window,
+        base,
+        select=select,
+        alpha=WARP_TERM_ALPHA,
+        weighted=cfg.spectralWeighting == "band",
+    )
     if joint is None:
         record.notes.append("joint refinement: no reliable maximum of the pooled correlation near the GCP fit, GCP fit kept")
         return
@@ -193,7 +209,8 @@ def _joint_refinement(
     fit.rms_range = float(np.sqrt(np.mean((a @ fit.coef_range - relative.offset_range[fit.kept]) ** 2)))
     record.notes.append(
         f"joint refinement of the order-{order} warp on the pooled correlation of {joint.windows} windows "
-        f"({joint.iterations} Newton steps from the {joint.start}{'; order by its Wald test' if select else ''}; mean correlation {joint.correlation_before:.4f} -> {joint.correlation_after:.4f}; "
+        f"({joint.iterations} Newton steps from the {joint.start}{'; order by its Wald test' if select else ''}; "
+        f"mean {'band-weighted ' if joint.weighted else ''}correlation {joint.correlation_before:.4f} -> {joint.correlation_after:.4f}; "
         f"offsets changed by at most {joint.max_change_px:.4f} px)"
     )
 

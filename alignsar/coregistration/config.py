@@ -56,7 +56,9 @@ class CoregConfig:
     # alignsar's own: refine the geocode method by a constant map shift from cross-correlation ("none" or "constant")
     geocodeRefinement: str = "none"
     # alignsar's own: weight coherent (complex) correlations by the inverse pooled power spectrum
-    # over the band that carries the signal ("band") or not at all ("none"); see xcorr.spectral_weights
+    # over the band that carries the signal, and the joint refinement of detected images by the
+    # inverse pooled power up to the aliased band ("band"), or not at all ("none"); see
+    # xcorr.spectral_weights and joint.band_weights
     spectralWeighting: str = "band"
     # alignsar's own: warpPolynomialOrder is the highest order and terms the GCPs do not support
     # are dropped ("significant", see xcorr.select_order), or always that order ("fixed", as SNAP)

@@ -253,11 +253,33 @@ def spectral_weights(windows_p: np.ndarray, windows_s: np.ndarray, support: floa
     power = np.sqrt(pp * ss)
     if not np.isfinite(power).all() or power.max() <= 0:
         return None
+    return separable_inverse(power, support)
+
+
+def separable_inverse(power: np.ndarray, support: float, band: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray | None:
+    """Separable inverse-power weights for a pooled power spectrum ``power`` (azimuth x range
+    frequencies, any FFT layout): per axis, the power's marginal (its mean over the other axis) is
+    inverted over the frequencies where it is at least ``support`` of its maximum, scaled to 1 at
+    the maximum, and the two axes' weights are multiplied.
+
+    Without ``band``, frequencies below the support get 0. With ``band`` (one boolean mask per
+    axis, True where whitening may go), the weights are capped instead: every frequency's weight is
+    the inverse of its power, but never more than that of the weakest frequency inside the band and
+    the support (outside, where the power is aliased or too weak to be trusted, the spectrum keeps
+    its own shape beyond that level). None when an axis has no frequency inside."""
     weights = np.ones(power.shape)
     for axis in (0, 1):
         marginal = power.mean(axis=1 - axis)
         inside = marginal >= support * marginal.max()
-        w = np.where(inside, marginal.max() / np.where(inside, marginal, 1.0), 0.0)
+        if band is not None:
+            inside &= band[axis]
+        if not inside.any():
+            return None
+        top = marginal[inside].max()
+        if band is None:
+            w = np.where(inside, top / np.where(inside, marginal, 1.0), 0.0)
+        else:
+            w = top / np.maximum(marginal, marginal[inside].min())
         weights *= w[:, None] if axis == 0 else w[None, :]
     return weights.astype(np.float32)
 
