@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import numpy as np
 import rasterio
 from affine import Affine
 from rasterio.enums import Resampling
+from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import MemoryFile
 from rasterio.shutil import copy as rio_copy
 
@@ -130,8 +132,10 @@ def write_png(path: str | os.PathLike[str], values: np.ndarray, *, categorical: 
         alpha = np.where(ok, 255, 0).astype(np.uint8)
     data = np.concatenate([rgb, alpha[..., None]], axis=2).transpose(2, 0, 1)
     tmp = path.with_name(f".{path.name}.partial")
-    with rasterio.open(tmp, "w", driver="PNG", height=data.shape[1], width=data.shape[2], count=4, dtype="uint8") as dst:
-        dst.write(data)
+    with warnings.catch_warnings():  # a quicklook PNG carries no georeferencing, by design
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with rasterio.open(tmp, "w", driver="PNG", height=data.shape[1], width=data.shape[2], count=4, dtype="uint8") as dst:
+            dst.write(data)
     os.replace(tmp, path)
     for aux in path.parent.glob(f".{path.name}.partial.aux.xml"):
         aux.unlink()
