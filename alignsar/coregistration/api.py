@@ -12,9 +12,11 @@ offset field used, and a :class:`QualityRecord`.
   are correlated coherently after flattening each window by the interferometric phase the prior
   predicts (most precise; with ``spectralWeighting: band`` the cross spectra are weighted by the
   inverse pooled power within the band, :func:`.xcorr.spectral_weights`); other data by intensity (complex data oversampled 2x before detection).
-  On detected images the fitted warp is then refined jointly on the pooled correlation of all GCP
-  windows (``jointRefinement: pooled``, :mod:`.joint`; with ``spectralWeighting: band`` the pooled
-  spectra are whitened up to the aliased band, :func:`.joint.band_weights`).
+  The fitted warp is then refined jointly on the pooled correlation of all GCP windows
+  (``jointRefinement: pooled``, :mod:`.joint`): on detected images (with ``spectralWeighting:
+  band`` the pooled spectra are whitened up to the aliased band, :func:`.joint.band_weights`) and
+  on complex data correlated coherently (the windows' correlation magnitudes, coherent weights,
+  :func:`.joint.coherent_weights`).
   Complex data with ``applyFineRegistration``: a coherence-maximising fine registration on small
   windows, pooled over all of them, corrects the warp's constant term (:func:`.xcorr.fine_registration`).
 - ``stack``: geometric offsets from orbits only (constant height: the mean DEM height or 0).
@@ -44,7 +46,7 @@ from ..geometry import DEM
 from ..geometry.geocode import default_geobox, geocode, lookup_table, resample_at
 from ..model import Acquisition
 from .config import CoregConfig
-from .joint import joint_refine
+from .joint import JOINT_COHERENT_BELOW, joint_refine
 from .offsets import OffsetField, geometric_offsets, polynomial_offsets
 from .quality import QualityRecord
 from .tops import azimuth_ramp, burst_view, deramp, esd_shift, matching_burst, overlap_lines
@@ -163,12 +165,15 @@ def _joint_refinement(
     cfg: CoregConfig,
     prior: Any,
     record: QualityRecord,
+    phase: Any = None,
+    prior_window: Any = None,
 ) -> None:
     """Refine ``fit`` in place by :func:`joint_refine` over the windows of all GCPs that were
     matched (outliers included: the pooled objective needs no rejection), at the GCP fit's order
     or, with ``warpOrderSelection: significant``, at most that order (its Wald test may drop
     terms the scattered GCPs let through). ``relative``: ``gcps`` relative to the prior (what
-    ``fit`` was fitted to; its secondary positions are the prior's)."""
+    ``fit`` was fitted to; its secondary positions are the prior's). Complex windows are
+    flattened by ``phase`` at the prior's positions (``prior_window``: the prior on a grid)."""
     select = cfg.warpOrderSelection == "significant"
     use = gcps.found
     lines, pixels = gcps.line[use], gcps.pixel[use]
@@ -196,6 +201,9 @@ def _joint_refinement(
         select=select,
         alpha=WARP_TERM_ALPHA,
         weighted=cfg.spectralWeighting == "band",
+        phase=phase,
+        geometry=prior,
+        geometry_window=prior_window,
     )
     if joint is None:
         record.notes.append("joint refinement: no reliable maximum of the pooled correlation near the GCP fit, GCP fit kept")
@@ -241,6 +249,14 @@ def _cross_corr_field(
     record.gcps_found = int(gcps.found.sum())
     if cfg.jointRefinement == "pooled" and not np.iscomplexobj(p_img.dtype.type(0)):
         _joint_refinement(p_img.data, s_img.data, gcps, relative, fit, cfg, prior, record)
+    elif cfg.jointRefinement == "pooled" and phase is not None:  # complex data correlated coherently
+        coherence = float(np.mean(gcps.quality[fit.kept]))
+        if coherence < JOINT_COHERENT_BELOW:
+            _joint_refinement(p_img.data, s_img.data, gcps, relative, fit, cfg, prior, record, phase, prior_window)
+        else:
+            record.notes.append(
+                f"joint refinement not applied: mean GCP coherence {coherence:.3f} >= {JOINT_COHERENT_BELOW} (the GCP fit is as precise there)"
+            )
     field = _with_prior(prior, polynomial_offsets(p_img.shape, fit.coef_azimuth, fit.coef_range, fit.order, fit.scale))
     record.gcps_kept = int(fit.kept.sum())
     if cfg.applyFineRegistration and np.iscomplexobj(p_img.dtype.type(0)):

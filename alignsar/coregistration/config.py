@@ -63,8 +63,9 @@ class CoregConfig:
     # alignsar's own: warpPolynomialOrder is the highest order and terms the GCPs do not support
     # are dropped ("significant", see xcorr.select_order), or always that order ("fixed", as SNAP)
     warpOrderSelection: str = "significant"
-    # alignsar's own: on detected (real) images, refine the fitted warp by maximising the summed
-    # correlation of all GCP windows ("pooled", see coregistration.joint) or not ("none")
+    # alignsar's own: refine the fitted warp by maximising the summed correlation of all GCP
+    # windows ("pooled", see coregistration.joint) or not ("none"); detected (real) images, and
+    # complex slant-range images correlated coherently (correlation magnitudes)
     jointRefinement: str = "pooled"
 
     @classmethod
