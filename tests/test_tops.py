@@ -72,6 +72,18 @@ def _as_burst_array(values: np.ndarray, pixel0: int) -> xr.DataArray:
     )
 
 
+def test_processing_spectrum_annotation(acq) -> None:
+    """The processed bandwidths and Hamming coefficients of IW1 as annotated
+    (``swathProcParams``: azimuth 327 Hz / 0.70, range 56.5 MHz / 0.75), and their fractions of the
+    sampling rates (azimuth time interval 2.0555563 ms, range sampling rate 64.345238 MHz)."""
+    sw = acq.swath("IW1")
+    assert sw.spectrum is not None
+    assert (sw.spectrum.azimuth_bandwidth, sw.spectrum.range_bandwidth) == (BANDWIDTH, 56.5e6)
+    assert (sw.spectrum.azimuth_window_coefficient, sw.spectrum.range_window_coefficient) == (0.70, 0.75)
+    f_az, f_rg = sw.spectrum.fractions(sw.grid)
+    assert f_az == pytest.approx(327.0 * 2.055556299999998e-03, rel=1e-12) and f_rg == pytest.approx(56.5e6 / 6.434523812571428e07, rel=1e-12)
+
+
 def test_doppler_annotation(acq) -> None:
     sw = acq.swath("IW1")
     assert sw.doppler is not None and len(sw.doppler.fm_rate) == 10 and len(sw.doppler.doppler_centroid) == 10

@@ -14,7 +14,9 @@ offset field used, and a :class:`QualityRecord`.
   inverse pooled power within the band, :func:`.xcorr.spectral_weights`); other data by intensity (complex data oversampled 2x before detection).
   The fitted warp is then refined jointly on the pooled correlation of all GCP windows
   (``jointRefinement: pooled``, :mod:`.joint`): on detected images (with ``spectralWeighting:
-  band`` the pooled spectra are whitened up to the aliased band, :func:`.joint.band_weights`) and
+  band`` the pooled spectra are whitened up to the aliased band, :func:`.joint.band_weights`; when
+  the products annotate the complex spectrum the intensities were detected from, slant-range
+  grids only, :func:`detected_spectrum`, the folding is modelled and the whole band whitened) and
   on complex data correlated coherently (the windows' correlation magnitudes, coherent weights,
   :func:`.joint.coherent_weights`).
   Complex data with ``applyFineRegistration``: a coherence-maximising fine registration on small
@@ -156,6 +158,33 @@ def _with_prior(prior: Any, warp: OffsetField) -> OffsetField:
     return OffsetField(warp.shape, combined)
 
 
+def detected_spectrum(primary: Acquisition, secondary: Acquisition, swath: str | None = None) -> tuple[tuple[float, float], tuple[float, float]] | None:
+    """The complex spectrum that detected (intensity) images of ``primary`` and ``secondary`` were
+    formed from, for :func:`joint_refine`'s ``detected_band``: per axis (azimuth, range) the band as a
+    fraction of the sampling rate and the generalised Hamming coefficient. Only for slant-range
+    grids whose swaths annotate their processed spectrum (:class:`~alignsar.model.ProcessingSpectrum`)
+    and whose pixels are single-look samples of it: detected SLCs (the simulator's
+    :func:`~alignsar.simulate.variants.detected` keeps the SLC grid), not ground-range GRDs, whose
+    multilooking and resampling change the spectrum. Where the two differ, per axis the narrower
+    band (the intensities' common content). None when unknown."""
+    sw_p, sw_s = primary.swath(swath), secondary.swath(swath)
+    if sw_p.spectrum is None or sw_s.spectrum is None or sw_p.grid.projection != "slant_range" or sw_s.grid.projection != "slant_range":
+        return None
+    fp, fs = sw_p.spectrum.fractions(sw_p.grid), sw_s.spectrum.fractions(sw_s.grid)
+    coefficients = (
+        (sw_p.spectrum.azimuth_window_coefficient, sw_s.spectrum.azimuth_window_coefficient),
+        (sw_p.spectrum.range_window_coefficient, sw_s.spectrum.range_window_coefficient),
+    )
+    out = []
+    for axis in (0, 1):
+        pick = 0 if fp[axis] <= fs[axis] else 1
+        fraction = (fp[axis], fs[axis])[pick]
+        if not 0 < fraction <= 1:
+            return None
+        out.append((float(fraction), float(coefficients[axis][pick])))
+    return out[0], out[1]
+
+
 def _joint_refinement(
     primary: Any,
     secondary: Any,
@@ -167,6 +196,7 @@ def _joint_refinement(
     record: QualityRecord,
     phase: Any = None,
     prior_window: Any = None,
+    detected_band: Any = None,
 ) -> None:
     """Refine ``fit`` in place by :func:`joint_refine` over the windows of all GCPs that were
     matched (outliers included: the pooled objective needs no rejection), at the GCP fit's order
@@ -204,6 +234,7 @@ def _joint_refinement(
         phase=phase,
         geometry=prior,
         geometry_window=prior_window,
+        detected_band=detected_band,
     )
     if joint is None:
         record.notes.append("joint refinement: no reliable maximum of the pooled correlation near the GCP fit, GCP fit kept")
@@ -221,6 +252,12 @@ def _joint_refinement(
         f"mean {'band-weighted ' if joint.weighted else ''}correlation {joint.correlation_before:.4f} -> {joint.correlation_after:.4f}; "
         f"offsets changed by at most {joint.max_change_px:.4f} px)"
     )
+    if joint.aliasing_model and detected_band is not None:
+        (f_az, c_az), (f_rg, c_rg) = detected_band
+        record.notes.append(
+            f"detected data's aliasing modelled: intensities of a complex band of {f_az:.3f} / {f_rg:.3f} of the sampling rate "
+            f"(azimuth / range, Hamming {c_az:.2f} / {c_rg:.2f}), whole band whitened"
+        )
 
 
 def _cross_corr_field(
@@ -232,6 +269,7 @@ def _cross_corr_field(
     phase: Any = None,
     prior_window: Any = None,
     mask: Any = None,
+    detected_band: Any = None,
 ) -> OffsetField:
     """GCP offsets by cross-correlation (coarse, then fine registration for complex data when
     ``applyFineRegistration``), warp polynomial, quality fields filled in."""
@@ -248,7 +286,7 @@ def _cross_corr_field(
         raise GeometryError(record.secondary, f"cross-correlation failed: {exc}") from exc
     record.gcps_found = int(gcps.found.sum())
     if cfg.jointRefinement == "pooled" and not np.iscomplexobj(p_img.dtype.type(0)):
-        _joint_refinement(p_img.data, s_img.data, gcps, relative, fit, cfg, prior, record)
+        _joint_refinement(p_img.data, s_img.data, gcps, relative, fit, cfg, prior, record, detected_band=detected_band)
     elif cfg.jointRefinement == "pooled" and phase is not None:  # complex data correlated coherently
         coherence = float(np.mean(gcps.quality[fit.kept]))
         if coherence < JOINT_COHERENT_BELOW:
@@ -467,7 +505,10 @@ def coregister(
 
     if method == "cross_corr":
         mask = _land_mask(primary, swath, dem, land) if cfg.onlyGCPsOnLand else None
-        field = _cross_corr_field(p_corr, s_corr, cfg, field.evaluate, record, phase, prior_window=field.on_window, mask=mask)
+        band = None if np.iscomplexobj(p_img.dtype.type(0)) else detected_spectrum(primary, secondary, swath)
+        field = _cross_corr_field(
+            p_corr, s_corr, cfg, field.evaluate, record, phase, prior_window=field.on_window, mask=mask, detected_band=band
+        )
     elif method == "dem_assisted" and cfg.demAssistedRefinement == "constant":
         gcps = measure_gcps(p_corr.data, s_corr.data, cfg, prior=field.evaluate, phase=phase, prior_window=field.on_window)
         ok = gcps.found & (gcps.quality >= cfg.minCoherence)

@@ -3,7 +3,7 @@
 from .acquisition import Acquisition, ProductSource, Swath
 from .calibration import CalibrationLUT, NoiseAzimuthBlock, NoiseRangeVector, ThermalNoise
 from .doppler import DopplerParameters, RangePolynomial
-from .grid import SPEED_OF_LIGHT, Burst, RadarGrid, SlantGroundConversion
+from .grid import SPEED_OF_LIGHT, Burst, ProcessingSpectrum, RadarGrid, SlantGroundConversion
 from .orbit import Orbit, OrbitState
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "NoiseRangeVector",
     "Orbit",
     "OrbitState",
+    "ProcessingSpectrum",
     "ProductSource",
     "RadarGrid",
     "RangePolynomial",

@@ -23,7 +23,7 @@ import xarray as xr
 from ..errors import MissingDataError
 from .calibration import CALIBRATIONS, CalibrationLUT, CalibrationName, ThermalNoise, ThermalNoiseMode
 from .doppler import DopplerParameters
-from .grid import SPEED_OF_LIGHT, Burst, RadarGrid
+from .grid import SPEED_OF_LIGHT, Burst, ProcessingSpectrum, RadarGrid
 from .orbit import Orbit
 
 UNITS = {"sigma0": "m2 m-2", "beta0": "m2 m-2", "gamma0": "m2 m-2"}
@@ -58,6 +58,9 @@ class Swath:
     ``line`` / ``pixel`` (raster indices) and 2-D variables ``azimuth_time`` (UTC), ``slant_range_time``
     (two-way s), ``latitude`` / ``longitude`` (deg, WGS84), ``height`` (m above the WGS84 ellipsoid),
     ``incidence_angle`` and ``elevation_angle`` (deg): the product's own tie points, one per point.
+    ``doppler``: the Doppler centroid and FM rate polynomials (TOPS deramping); ``spectrum``: the
+    processed bandwidths and weighting windows (:class:`~alignsar.model.grid.ProcessingSpectrum`),
+    when the product annotates them.
     """
 
     name: str
@@ -65,6 +68,7 @@ class Swath:
     polarizations: tuple[str, ...]
     geolocation: xr.Dataset
     doppler: DopplerParameters | None = None
+    spectrum: ProcessingSpectrum | None = None
 
     @property
     def incidence_angles(self) -> tuple[float, float, float]:

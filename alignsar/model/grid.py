@@ -118,6 +118,26 @@ class Burst:
         return int(first[ok].max()), int(last[ok].min()) + 1
 
 
+@dataclass(frozen=True)
+class ProcessingSpectrum:
+    """The processed spectrum of a swath's focused (complex) data, per axis: the bandwidth kept
+    (Hz: azimuth Doppler bandwidth, range chirp bandwidth) and the spectral weighting window, a
+    generalised Hamming window ``coefficient + (1 - coefficient) cos(2 pi f / bandwidth)`` over the
+    band (1.0: rectangular; Sentinel-1 annotates ``windowType`` Hamming with ``windowCoefficient``
+    0.70 in azimuth and 0.75 in range). Describes single-look data sampled on the swath's own slant-
+    range grid; a multilooked or ground-range product keeps its source's values for reference."""
+
+    azimuth_bandwidth: float
+    range_bandwidth: float
+    azimuth_window_coefficient: float = 1.0
+    range_window_coefficient: float = 1.0
+
+    def fractions(self, grid: RadarGrid) -> tuple[float, float]:
+        """The bandwidths as fractions of the grid's sampling rates (azimuth: times the azimuth
+        time interval; range: over the range sampling rate)."""
+        return self.azimuth_bandwidth * grid.azimuth_time_interval, self.range_bandwidth / grid.range_sampling_rate
+
+
 @dataclass(frozen=True, eq=False)
 class RadarGrid:
     """The sampling of one swath raster in zero-Doppler azimuth time and range.

@@ -6,13 +6,14 @@ format and for provenance records.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
 from .calibration import CalibrationLUT
-from .grid import Burst, RadarGrid, SlantGroundConversion
+from .grid import Burst, ProcessingSpectrum, RadarGrid, SlantGroundConversion
 from .orbit import Orbit
 
 FORMAT_VERSION = 1
@@ -79,6 +80,15 @@ def grid_to_dict(g: RadarGrid) -> dict[str, Any]:
             "grsr": sg.grsr.tolist(),
         }
     return out
+
+
+def spectrum_to_dict(spectrum: ProcessingSpectrum | None) -> dict[str, float] | None:
+    """The processed spectrum (bandwidths in Hz, window coefficients), None when not annotated."""
+    return None if spectrum is None else dataclasses.asdict(spectrum)
+
+
+def spectrum_from_dict(d: dict[str, Any] | None) -> ProcessingSpectrum | None:
+    return None if d is None else ProcessingSpectrum(**{k: float(v) for k, v in d.items()})
 
 
 def grid_from_dict(d: dict[str, Any]) -> RadarGrid:

@@ -38,6 +38,7 @@ from ..model import (
     NoiseAzimuthBlock,
     NoiseRangeVector,
     Orbit,
+    ProcessingSpectrum,
     ProductSource,
     RadarGrid,
     RangePolynomial,
@@ -262,6 +263,27 @@ def parse_doppler(root: Element, name: str) -> DopplerParameters:
     return DopplerParameters(fm_rate=tuple(fm), doppler_centroid=tuple(dc), azimuth_steering_rate=float(np.deg2rad(rate)))
 
 
+def parse_spectrum(root: Element, swath: str) -> ProcessingSpectrum | None:
+    """The processed bandwidths (Hz) and spectral weighting windows of ``swath`` from
+    ``imageAnnotation/processingInformation/swathProcParamsList``: ``processingBandwidth`` and a
+    Hamming ``windowCoefficient`` per axis (a rectangular window is coefficient 1). None when the
+    annotation lacks them or uses another window type (Kaiser: not a generalised Hamming window)."""
+    params = root.findall("imageAnnotation/processingInformation/swathProcParamsList/swathProcParams")
+    chosen = next((p for p in params if (p.findtext("swath") or "").strip().upper() == swath.upper()), params[0] if params else None)
+    if chosen is None:
+        return None
+    values = []
+    for axis in ("azimuthProcessing", "rangeProcessing"):
+        kind = (chosen.findtext(f"{axis}/windowType") or "").strip().lower()
+        bandwidth = chosen.findtext(f"{axis}/processingBandwidth")
+        if bandwidth is None or kind not in ("hamming", "none", "rectangular"):
+            return None
+        coefficient = float(chosen.findtext(f"{axis}/windowCoefficient") or 1.0) if kind == "hamming" else 1.0
+        values.append((float(bandwidth), coefficient))
+    (b_az, c_az), (b_rg, c_rg) = values
+    return ProcessingSpectrum(b_az, b_rg, c_az, c_rg)
+
+
 def parse_slant_ground(root: Element, name: str) -> SlantGroundConversion | None:
     rows = root.findall("coordinateConversion/coordinateConversionList/coordinateConversion")
     if not rows:
@@ -358,6 +380,7 @@ def open_sentinel1(path: str | os.PathLike[str]) -> Acquisition:
     swath_pols: dict[str, list[str]] = {}
     geoloc: dict[str, xr.Dataset] = {}
     doppler: dict[str, DopplerParameters] = {}
+    spectrum: dict[str, ProcessingSpectrum | None] = {}
     orbit: Orbit | None = None
     frequency = None
     header: dict[str, str] = {}
@@ -370,6 +393,7 @@ def open_sentinel1(path: str | os.PathLike[str]) -> Acquisition:
         if swath not in swath_grids:
             geoloc[swath] = parse_geolocation_grid(root, name)
             doppler[swath] = parse_doppler(root, name)
+            spectrum[swath] = parse_spectrum(root, swath)
             swath_grids[swath] = dataclasses.replace(grid, bistatic_reference_time=bistatic_reference(grid, geoloc[swath]))
         elif swath_grids[swath].shape != grid.shape:
             raise CorruptProductError(name, f"{swath} polarisations disagree on the raster shape")
@@ -382,7 +406,9 @@ def open_sentinel1(path: str | os.PathLike[str]) -> Acquisition:
     assert orbit is not None and frequency is not None
 
     swaths = {
-        s: Swath(name=s, grid=swath_grids[s], polarizations=tuple(swath_pols[s]), geolocation=geoloc[s], doppler=doppler[s])
+        s: Swath(
+            name=s, grid=swath_grids[s], polarizations=tuple(swath_pols[s]), geolocation=geoloc[s], doppler=doppler[s], spectrum=spectrum[s]
+        )
         for s in sorted(swath_grids)
     }
     product_name = posixpath.basename(container.root) or os.path.basename(os.path.abspath(path))

@@ -16,7 +16,7 @@ import xarray as xr
 
 from ..errors import CorruptProductError, MissingDataError, UnsupportedProductError
 from ..model import Acquisition, CalibrationLUT, ProductSource, Swath
-from ..model.serialize import calibration_from_dict, dataset_from_dict, grid_from_dict, orbit_from_dict
+from ..model.serialize import calibration_from_dict, dataset_from_dict, grid_from_dict, orbit_from_dict, spectrum_from_dict
 
 METADATA = "alignsar-product.json"
 MEASUREMENT = "measurement.zarr"
@@ -55,7 +55,13 @@ def open_simulated(path: str | os.PathLike[str]) -> Acquisition:
         raise UnsupportedProductError(meta_path, f"unknown alignsar product format {meta.get('format')!r}")
     try:
         swaths = {
-            name: Swath(name, grid_from_dict(s["grid"]), tuple(s["polarizations"]), dataset_from_dict(s["geolocation"]))
+            name: Swath(
+                name,
+                grid_from_dict(s["grid"]),
+                tuple(s["polarizations"]),
+                dataset_from_dict(s["geolocation"]),
+                spectrum=spectrum_from_dict(s.get("spectrum")),
+            )
             for name, s in meta["swaths"].items()
         }
         return Acquisition(

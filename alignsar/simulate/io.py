@@ -15,7 +15,7 @@ from rasterio.transform import Affine
 
 from .._fs import atomic_dir
 from ..model import Acquisition
-from ..model.serialize import FORMAT_VERSION, calibration_to_dict, dataset_to_dict, grid_to_dict, orbit_to_dict
+from ..model.serialize import FORMAT_VERSION, calibration_to_dict, dataset_to_dict, grid_to_dict, orbit_to_dict, spectrum_to_dict
 from ..readers.simulated import FORMAT, MEASUREMENT, METADATA
 from .scene import SimulatedScene
 
@@ -40,7 +40,12 @@ def acquisition_metadata(acq: Acquisition) -> dict[str, Any]:
         "product_name": acq.product_name,
         "orbit": orbit_to_dict(acq.orbit),
         "swaths": {
-            name: {"grid": grid_to_dict(s.grid), "polarizations": list(s.polarizations), "geolocation": dataset_to_dict(s.geolocation)}
+            name: {
+                "grid": grid_to_dict(s.grid),
+                "polarizations": list(s.polarizations),
+                "geolocation": dataset_to_dict(s.geolocation),
+                "spectrum": spectrum_to_dict(s.spectrum),
+            }
             for name, s in acq.swaths.items()
         },
         "calibration": calibration_to_dict(acq.calibration_lut(acq.polarizations[0], swath.name)),

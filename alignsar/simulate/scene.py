@@ -13,12 +13,18 @@ Forward model (ground -> radar, so no part of it inverts geometry the way the co
    intensity (area-weighted sigma0, so foreshortening and layover brighten, shadow is empty), its
    radar-geometry class map, the primary-grid position that each pixel images and the range change
    relative to the primary: the true offset fields and interferometric phase.
-4. Pixels: a band-limited unit complex Gaussian field ``W`` on the primary grid (the common
-   scatterers) plus an independent field per date, mixed with the class coherence ``gamma``:
-   ``slc_k = A_sigma * sqrt(I_k) * (sqrt(gamma) W(primary position) e^{-j 4 pi (dR_k + d_k) / lambda}
-   + sqrt(1 - gamma) W_k)``. So |slc|^2 / A_sigma^2 is exponential with mean ``I_k``, and any two
-   dates have coherence ``gamma`` (geometric decorrelation is not modelled). ``d_k`` is an optional
-   line-of-sight deformation (m, positive away from the radar).
+4. Pixels: white circular complex Gaussian scatterers weighted by the square root of the
+   reflectivity and imaged through the band-limiting impulse response ``h`` (Hamming-weighted
+   spectrum, ``bandwidth_fraction`` of the sampling rate per axis): ``W = h * (sqrt(I_0) n)`` on the
+   primary grid (the common scatterers, ``I_0`` the primary's intensity) and ``W_k = h * (sqrt(I_k)
+   n_k)`` per date, mixed with the class coherence ``gamma``:
+   ``slc_k = A_sigma * (sqrt(gamma) W(primary position) e^{-j 4 pi (dR_k + d_k) / lambda}
+   + sqrt(1 - gamma) W_k)``. So |slc|^2 / A_sigma^2 is exponential with mean the intensity smoothed
+   by the impulse response's power (the truth's ``intensity_*``), brightness edges are band-limited
+   like the speckle and move with the offsets as the speckle does (as in a real image: the ground
+   is imaged through the system's response), and any two dates have coherence ``gamma``
+   (geometric decorrelation is not modelled). ``d_k`` is an optional line-of-sight deformation (m,
+   positive away from the radar).
 
 Sign conventions: offsets are secondary minus primary position (lines, pixels), evaluated on the
 primary grid; the true interferometric phase is that of ``primary * conj(secondary)`` after
@@ -36,8 +42,9 @@ import shapely
 import xarray as xr
 from rasterio import features
 from rasterio.transform import Affine
+from scipy.ndimage import map_coordinates
 
-from ..model import SPEED_OF_LIGHT, Acquisition, CalibrationLUT, Orbit, RadarGrid, Swath
+from ..model import SPEED_OF_LIGHT, Acquisition, CalibrationLUT, Orbit, ProcessingSpectrum, RadarGrid, Swath
 from .orbit import WGS84_A, CircularOrbit, ellipsoid_normal, geodetic_to_ecef
 
 NS = np.timedelta64(1, "ns")
@@ -230,17 +237,60 @@ def _place_orbit(cfg: SceneConfig, center: np.ndarray) -> tuple[CircularOrbit, f
     return orbit, t, r
 
 
-def _band_limited_field(rng: np.random.Generator, shape: tuple[int, int], fraction: tuple[float, float]) -> np.ndarray:
-    """Unit-variance circular complex Gaussian field band-limited (Hamming-weighted) per axis."""
-    white = (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)) / np.sqrt(2.0)
-    spec = np.fft.fft2(white)
-    h = np.ones(shape)
-    for axis, frac in enumerate(fraction):
-        f = np.fft.fftfreq(shape[axis])
-        w = np.where(np.abs(f) <= frac / 2, 0.54 + 0.46 * np.cos(2 * np.pi * f / frac), 0.0)
-        h = h * (w[:, None] if axis == 0 else w[None, :])
-    out = np.fft.ifft2(spec * h)
+SIMULATOR_WINDOW_COEFFICIENT = 0.54
+"""The simulator's spectral weighting: a Hamming window (generalised Hamming coefficient 0.54) over
+the band, per axis (:func:`_band_limited_field`)."""
+
+
+def _window_response(n: int, fraction: float) -> np.ndarray:
+    """The simulator's amplitude spectral window on ``n`` FFT frequencies: generalised Hamming
+    (:data:`SIMULATOR_WINDOW_COEFFICIENT`) over ``fraction`` of the sampling rate."""
+    f = np.fft.fftfreq(n)
+    a = SIMULATOR_WINDOW_COEFFICIENT
+    return np.where(np.abs(f) <= fraction / 2, a + (1 - a) * np.cos(2 * np.pi * f / fraction), 0.0)
+
+
+def _band_limited_field(
+    rng: np.random.Generator, shape: tuple[int, int], fraction: tuple[float, float], amplitude: np.ndarray | None = None
+) -> np.ndarray:
+    """Circular complex Gaussian field band-limited (Hamming-weighted) per axis: white scatterers,
+    times ``amplitude`` (the square root of the reflectivity, on the same grid) when given, imaged
+    through the band-limiting impulse response. Unit variance for unit amplitude; otherwise the
+    variance is the reflectivity smoothed by the impulse response's power
+    (:func:`_expected_intensity`), so brightness edges are band-limited like the speckle and move
+    with the geometry as the speckle does."""
+    white = _white(rng, shape)
+    if amplitude is not None:
+        white = white * amplitude
+    return _band_limit(white, fraction)
+
+
+def _white(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+    """Unit-variance circular complex white Gaussian scatterers."""
+    return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)) / np.sqrt(2.0)
+
+
+def _band_limit(white: np.ndarray, fraction: tuple[float, float]) -> np.ndarray:
+    """``white`` imaged through the simulator's band-limiting impulse response (unit gain for
+    white input)."""
+    shape = white.shape
+    h = _window_response(shape[0], fraction[0])[:, None] * _window_response(shape[1], fraction[1])[None, :]
+    out = np.fft.ifft2(np.fft.fft2(white) * h)
     return (out / np.sqrt(np.mean(h**2))).astype(np.complex64)
+
+
+def _expected_intensity(intensity: np.ndarray, fraction: tuple[float, float], pad: int = 16) -> np.ndarray:
+    """Mean intensity of :func:`_band_limited_field` with ``amplitude = sqrt(intensity)``: the
+    intensity convolved with the impulse response's power (normalised to unit sum), edges extended
+    by ``pad`` pixels against the FFT's wrap-around."""
+    padded = np.pad(intensity.astype(np.float64), pad, mode="edge")
+    transfer = np.ones(padded.shape)
+    for axis, frac in enumerate(fraction):
+        power = np.abs(np.fft.ifft(_window_response(padded.shape[axis], frac))) ** 2
+        t = np.fft.fft(power / power.sum()).real
+        transfer = transfer * (t[:, None] if axis == 0 else t[None, :])
+    out = np.fft.ifft2(np.fft.fft2(padded) * transfer).real
+    return np.maximum(out[pad:-pad, pad:-pad], 0.0)
 
 
 def _sinc_interp(field_: np.ndarray, rows: np.ndarray, cols: np.ndarray, taps: int = 16) -> np.ndarray:
@@ -442,7 +492,15 @@ def simulate_scene(config: SceneConfig | None = None, progress: Callable[[str], 
     reach = max([cfg.max_shift_px, *(abs(v) for sh in cfg.secondary_shifts_px or () for v in sh)])
     reach += max(abs(1 / r - 1) for r in (cfg.line_interval_ratio or (1.0,))) * cfg.lines / 2
     pad = int(np.ceil(2 * reach + 16))
-    common = _band_limited_field(rng, (shape[0] + 2 * pad, shape[1] + 2 * pad), cfg.bandwidth_fraction)
+    # the common scatterers on the padded primary grid, weighted by the primary's reflectivity and
+    # band-limited: every date sees the same bright and dark ground through the same impulse response
+    common_white = _white(rng, (shape[0] + 2 * pad, shape[1] + 2 * pad))
+    a_ref = cfg.azimuth_spacing_m * cfg.ground_range_spacing_m  # flat-terrain ground area of a pixel
+    common, common_mean = {}, {}
+    for pol in pols:
+        reflectivity = np.pad(acc[0][f"s_{pol}"].reshape(shape) / a_ref, pad, mode="edge")
+        common[pol] = _band_limit(common_white * np.sqrt(reflectivity), cfg.bandwidth_fraction)
+        common_mean[pol] = _expected_intensity(reflectivity, cfg.bandwidth_fraction)
     acquisitions, truths = [], []
     pcount = prim["count"].reshape(shape)
     pvalid = pcount > 0
@@ -468,27 +526,36 @@ def simulate_scene(config: SceneConfig | None = None, progress: Callable[[str], 
             ]
         )
         gamma = gamma_tab[class_map]
-        a_ref = cfg.azimuth_spacing_m * cfg.ground_range_spacing_m  # flat-terrain ground area of a pixel
         # deformation of the imaged ground, mapped back from the primary grid
         with np.errstate(invalid="ignore", divide="ignore"):
             def_k = _fill_nearest(prim[f"def{k}"].reshape(shape) / pcount, pvalid)
         d_here = def_k[np.clip(np.rint(src_l), 0, shape[0] - 1).astype(int), np.clip(np.rint(src_p), 0, shape[1] - 1).astype(int)]
-        w_common = common[pad:-pad, pad:-pad] if k == 0 else _sinc_interp(common, src_l + pad, src_p + pad)
         phase = np.exp(-1j * 4 * np.pi / wavelength * (dr + d_here))
         grid, geoloc, calib = _radar_grid_and_annotation(cfg, orbits[k], epochs[k], firsts[k], taus[k], dts[k], fs, shape, t_c)
         a_sigma = calib.interpolate("sigma0", np.arange(shape[0]), np.arange(shape[1]))
         rasters, intens = {}, {}
         for pol in pols:
-            own = _band_limited_field(rng, (shape[0], shape[1]), cfg.bandwidth_fraction)
             intensity = a[f"s_{pol}"].reshape(shape) / a_ref
+            own = _band_limited_field(rng, (shape[0], shape[1]), cfg.bandwidth_fraction, np.sqrt(intensity))
+            if k == 0:
+                w_common, mean_common = common[pol][pad:-pad, pad:-pad], common_mean[pol][pad:-pad, pad:-pad]
+            else:
+                w_common = _sinc_interp(common[pol], src_l + pad, src_p + pad)
+                mean_common = map_coordinates(common_mean[pol], [src_l + pad, src_p + pad], order=1, mode="nearest")
             mix = np.sqrt(gamma) * w_common * phase + np.sqrt(1 - gamma) * own
-            rasters[pol] = (a_sigma * np.sqrt(intensity) * mix).astype(np.complex64)
-            intens[pol] = intensity.astype(np.float32)
+            rasters[pol] = (a_sigma * mix).astype(np.complex64)
+            # the expected |slc|^2 / A_sigma^2: both parts' reflectivity seen through the impulse response
+            expected = gamma * mean_common + (1 - gamma) * _expected_intensity(intensity, cfg.bandwidth_fraction)
+            intens[pol] = expected.astype(np.float32)
         orbit_times = np.arange(-60.0, 60.0 + 1e-9, 10.0) + t_c
         spos, svel, _ = orbits[k].state(orbit_times)
         orbit = Orbit(epochs[k] + (orbit_times * 1e9).astype(np.int64).astype("timedelta64[ns]"), spos, svel, source="simulated")
         name = f"ALIGNSAR_SIM_SLC_{np.datetime_as_string(epochs[k], unit='s').replace('-', '').replace(':', '')}_{k:02d}"
         t_first = epochs[k] + np.timedelta64(round(firsts[k] * 1e9), "ns")
+        # the scene's band, fixed on the ground: fractions of the primary's sampling (Hamming 0.54)
+        spectrum = ProcessingSpectrum(
+            cfg.bandwidth_fraction[0] / dts[0], cfg.bandwidth_fraction[1] * fs, SIMULATOR_WINDOW_COEFFICIENT, SIMULATOR_WINDOW_COEFFICIENT
+        )
         acq = Acquisition(
             mission="alignsar-simulator",
             platform="simulated-sar",
@@ -505,7 +572,7 @@ def simulate_scene(config: SceneConfig | None = None, progress: Callable[[str], 
             product_name=name,
             source_path=f"memory://{name}",
             orbit=orbit,
-            swaths={"S1": Swath("S1", grid, pols, geoloc)},
+            swaths={"S1": Swath("S1", grid, pols, geoloc, spectrum=spectrum)},
             source=InMemorySource(rasters, calib),
             metadata={"simulator_seed": cfg.seed, "date_index": k},
         )
@@ -546,7 +613,7 @@ def simulate_scene(config: SceneConfig | None = None, progress: Callable[[str], 
                     f"intensity_{pol.lower()}": (
                         ("azimuth", "range"),
                         intens[pol],
-                        {"units": "m2 m-2", "long_name": f"true mean sigma0 {pol}"},
+                        {"units": "m2 m-2", "long_name": f"true mean sigma0 {pol} (the reflectivity smoothed by the impulse response power)"},
                     )
                     for pol in pols
                 },
